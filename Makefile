@@ -1,0 +1,65 @@
+# The two commands of the README: `make test` and `make demo`.
+# Everything else they need (uv, the virtual environment, the tools) is
+# installed here, from PyPI, with the Python interpreters of this machine.
+
+PYTHON ?= python3
+# The interpreter's real path: uv rejects pyenv's shims.
+PY := $(shell $(PYTHON) -c 'import sys; print(sys.executable)')
+UV ?= $(or $(shell command -v uv 2>/dev/null),$(CURDIR)/.tools/bin/uv)
+VENV := $(CURDIR)/.venv
+BIN := $(VENV)/bin
+PYTEST_WORKERS ?= 4
+SUPPORTED_PYTHONS ?= 3.10 3.11 3.12 3.13
+
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT ?= $(VENV)
+
+.PHONY: test lint typecheck layers unit demo test-pythons clean
+
+test: lint typecheck layers unit
+
+$(CURDIR)/.tools/bin/uv:
+	$(PY) -m venv $(CURDIR)/.tools
+	$(CURDIR)/.tools/bin/python -m pip install --quiet 'uv>=0.5,<1'
+
+$(BIN)/.synced: uv.lock pyproject.toml packages/*/pyproject.toml | $(UV)
+	$(UV) sync --locked --python $(PY)
+	touch $@
+
+uv.lock: pyproject.toml packages/*/pyproject.toml | $(UV)
+	$(UV) lock --python $(PY)
+
+lint: $(BIN)/.synced
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(BIN)/.synced
+	$(BIN)/mypy packages/cotyledon-core/src packages/cotyledon-testkit/src
+	@# One run per test folder: each has a conftest.py of its own.
+	for tests in packages/*/tests/*/; do $(BIN)/mypy $$tests || exit 1; done
+	$(BIN)/mypy examples
+
+layers: $(BIN)/.synced
+	$(BIN)/lint-imports
+	$(BIN)/python tools/check_core_imports.py
+
+unit: $(BIN)/.synced
+	$(BIN)/pytest -n $(PYTEST_WORKERS)
+
+demo: $(BIN)/.synced
+	$(BIN)/python examples/jobqueue/demo.py
+
+# Runs the test suite once per supported Python found under pyenv (or on
+# PATH as pythonX.Y); each gets a virtual environment of its own.
+test-pythons: | $(UV)
+	@set -e; for v in $(SUPPORTED_PYTHONS); do \
+	  py=$$(ls -d $$(pyenv root 2>/dev/null)/versions/$$v.*/bin/python$$v 2>/dev/null | tail -n 1); \
+	  [ -n "$$py" ] || py=$$(command -v python$$v || true); \
+	  if [ -z "$$py" ]; then echo "python$$v: not found, skipped"; continue; fi; \
+	  echo "== python$$v ($$py)"; \
+	  UV_PROJECT_ENVIRONMENT=$(CURDIR)/.venvs/py$$v $(UV) sync --locked --python $$py; \
+	  $(CURDIR)/.venvs/py$$v/bin/pytest -n $(PYTEST_WORKERS) -q; \
+	done
+
+clean:
+	rm -rf $(VENV) .venvs .tools .mypy_cache .ruff_cache .hypothesis

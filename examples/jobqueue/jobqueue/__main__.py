@@ -1,0 +1,5 @@
+"""``python -m jobqueue --spool DIR [--jobs N]``: run the job processor."""
+
+from .app import main
+
+main()

@@ -1,0 +1,20 @@
+"""The exceptions that cotyledon raises on bad input."""
+
+from __future__ import annotations
+
+
+class CotyledonError(Exception):
+    """Base class of the errors raised by cotyledon."""
+
+
+class InvalidArgumentError(CotyledonError, ValueError):
+    """An argument has the right type but a value that is not allowed."""
+
+
+class InvalidTypeError(CotyledonError, TypeError):
+    """An argument does not have the type that is required."""
+
+
+class UnpicklableError(InvalidTypeError):
+    """Something a worker needs cannot be pickled, and the start method
+    (spawn or forkserver) has to pickle it to start the worker."""

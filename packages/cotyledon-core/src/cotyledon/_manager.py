@@ -1,0 +1,317 @@
+"""The manager: the master process that supervises the workers."""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing.context
+import random
+import threading
+import uuid
+from collections.abc import Callable
+from collections.abc import Mapping
+from collections.abc import Sequence
+from typing import Any
+from typing import ClassVar
+from typing import NoReturn
+
+import attrs
+
+from cotyledon import _validation
+from cotyledon._errors import InvalidArgumentError
+from cotyledon._errors import InvalidTypeError
+from cotyledon._service import Service
+from cotyledon.core import ReloadPolicy
+from cotyledon.core import ServiceAdded
+from cotyledon.core import ServiceId
+from cotyledon.core import ServiceSpec
+from cotyledon.core import Slot
+from cotyledon.core import StopMode
+from cotyledon.core import StopRequested
+from cotyledon.core import Supervisor
+from cotyledon.core import WorkersChanged
+from cotyledon.runtime import Hooks
+from cotyledon.runtime import MasterLoop
+from cotyledon.runtime import MonotonicClock
+from cotyledon.runtime import OnDeadWorkerHook
+from cotyledon.runtime import OnNewWorkerHook
+from cotyledon.runtime import OnReloadHook
+from cotyledon.runtime import OnTerminateHook
+from cotyledon.runtime import RequestQueue
+from cotyledon.runtime import WorkerRecipe
+from cotyledon.runtime import default_context
+from cotyledon.runtime import program_name
+
+LOG = logging.getLogger(__name__)
+
+
+@attrs.define
+class _ServiceEntry:
+    spec: ServiceSpec
+    factory: Callable[..., Any]
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+
+
+class ServiceManager:
+    """The master process: starts the workers of each service and keeps them
+    running.
+
+    Add services with ``add``, register hooks with ``register_hooks``, then
+    call ``run``, which supervises the workers until the master is told to
+    stop: SIGTERM (or ``shutdown()``) stops every worker gracefully and exits
+    0; SIGINT stops them at once and exits 1; SIGHUP reloads them. A worker
+    that dies is restarted with the same worker id, at once the first time
+    and with a growing delay if its slot keeps dying.
+
+    Only one manager may exist per process.
+    """
+
+    _process_runner_already_created: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        wait_interval: float = 0.01,
+        graceful_shutdown_timeout: float = 60,
+        mp_context: multiprocessing.context.BaseContext | None = None,
+    ) -> None:
+        """Create the manager.
+
+        ``graceful_shutdown_timeout`` is the number of seconds a worker may
+        take to stop before the master kills it (0: wait forever); a service
+        can set its own. ``mp_context`` is the multiprocessing context that
+        starts the workers: fork by default on POSIX; with spawn or
+        forkserver, services, their arguments and ``on_new_worker`` hooks
+        must be picklable. ``wait_interval`` is accepted for compatibility
+        with cotyledon 2.x and has no effect: workers start without a pause,
+        and restarts of a failing worker are paced by backoff.
+        """
+        _validation.check_seconds(wait_interval, "wait_interval")
+        timeout = _validation.check_seconds(graceful_shutdown_timeout, "graceful_shutdown_timeout")
+        if mp_context is not None and not isinstance(
+            mp_context, multiprocessing.context.BaseContext
+        ):
+            raise InvalidTypeError(
+                "mp_context must be a multiprocessing context such as "
+                f"multiprocessing.get_context('spawn'), got {mp_context!r}"
+            )
+        if ServiceManager._process_runner_already_created:
+            raise RuntimeError(
+                "Only one instance of ServiceManager per application is allowed: "
+                "a ServiceManager already exists in this process"
+            )
+        ServiceManager._process_runner_already_created = True
+
+        self.mp_context: multiprocessing.context.BaseContext = mp_context or default_context()
+        self._graceful_shutdown_timeout = timeout
+        self._lock = threading.RLock()
+        self._entries: dict[ServiceId, _ServiceEntry] = {}
+        self._hooks = Hooks()
+        self._requests = RequestQueue()
+        self._running = False
+
+    def __repr__(self) -> str:
+        with self._lock:
+            services = ", ".join(
+                f"{entry.spec.name}*{entry.spec.workers}" for entry in self._entries.values()
+            )
+            state = "running" if self._running else "idle"
+        return (
+            f"<ServiceManager {state} start_method={self.mp_context.get_start_method()} "
+            f"services=[{services}]>"
+        )
+
+    def add(
+        self,
+        service: Callable[..., Service],
+        workers: int = 1,
+        args: Sequence[Any] | None = None,
+        kwargs: Mapping[str, Any] | None = None,
+    ) -> ServiceId:
+        """Add a service with ``workers`` worker processes; return its id.
+
+        ``service`` is a ``Service`` subclass, or any callable that returns a
+        ``Service``; each worker calls it as
+        ``service(worker_id, *args, **kwargs)``. Services added while the
+        manager runs start at once.
+        """
+        if not callable(service):
+            raise InvalidTypeError(
+                "service must be a Service subclass or a callable that returns a "
+                f"Service, got {service!r} ({type(service).__name__})"
+            )
+        name = _service_name(service)
+        _validation.check_workers(workers, name)
+        service_timeout = _validation.check_seconds(
+            getattr(service, "graceful_shutdown_timeout", None),
+            f"graceful_shutdown_timeout of service {name!r}",
+            allow_none=True,
+        )
+        if args is None:
+            args = ()
+        if not isinstance(args, (tuple, list)):
+            raise InvalidTypeError(
+                f"args must be a tuple or a list for service {name!r}, "
+                f"got {args!r} ({type(args).__name__})"
+            )
+        if kwargs is None:
+            kwargs = {}
+        if not isinstance(kwargs, Mapping):
+            raise InvalidTypeError(
+                f"kwargs must be a mapping for service {name!r}, "
+                f"got {kwargs!r} ({type(kwargs).__name__})"
+            )
+
+        timeout = self._graceful_shutdown_timeout if service_timeout is None else service_timeout
+        spec = ServiceSpec(
+            service_id=ServiceId(uuid.uuid4()),
+            name=name,
+            workers=workers,
+            # 0 means that a stopping worker may take as long as it needs.
+            graceful_shutdown_timeout=timeout or None,
+            reload_policy=_reload_policy(service),
+        )
+        entry = _ServiceEntry(spec, service, tuple(args), dict(kwargs))
+        with self._lock:
+            self._entries[spec.service_id] = entry
+            if self._running:
+                self._requests.put(ServiceAdded(spec))
+        return spec.service_id
+
+    def reconfigure(self, service_id: ServiceId, workers: int) -> None:
+        """Change the number of workers of a service.
+
+        More workers start the missing worker ids; fewer stop the highest
+        ids gracefully. Safe to call from any thread and from hooks.
+        """
+        with self._lock:
+            entry = self._entries.get(service_id)
+            if entry is None:
+                raise InvalidArgumentError(
+                    f"unknown service id {service_id!r}: reconfigure() takes an id "
+                    "returned by add() on this manager"
+                )
+            _validation.check_workers(workers, entry.spec.name)
+            entry.spec = attrs.evolve(entry.spec, workers=workers)
+            if self._running:
+                self._requests.put(WorkersChanged(service_id, workers))
+
+    def register_hooks(
+        self,
+        on_terminate: OnTerminateHook | None = None,
+        on_reload: OnReloadHook | None = None,
+        on_new_worker: OnNewWorkerHook | None = None,
+        on_dead_worker: OnDeadWorkerHook | None = None,
+    ) -> None:
+        """Register hooks; each call adds to those already registered.
+
+        - ``on_terminate()``: in the master, on SIGTERM, before the workers
+          are told to stop.
+        - ``on_reload()``: in the master, on SIGHUP, before the workers
+          reload.
+        - ``on_new_worker(service_id, worker_id, service)``: in each new
+          worker, once its service is built.
+        - ``on_dead_worker(service_id, worker_id, exit_code)``: in the
+          master, when a worker has ended (a negative code is minus the
+          signal that killed it).
+
+        Hooks run in the order they were registered. A hook that raises is
+        logged and the next hooks still run.
+        """
+        hooks: list[tuple[str, Callable[..., None] | None, list[Any]]] = [
+            ("on_terminate", on_terminate, self._hooks.on_terminate),
+            ("on_reload", on_reload, self._hooks.on_reload),
+            ("on_new_worker", on_new_worker, self._hooks.on_new_worker),
+            ("on_dead_worker", on_dead_worker, self._hooks.on_dead_worker),
+        ]
+        for name, hook, _ in hooks:
+            if hook is not None:
+                _validation.check_callable(hook, name)
+        with self._lock:
+            for _, hook, registered in hooks:
+                if hook is not None:
+                    registered.append(hook)
+
+    def run(self) -> NoReturn:
+        """Start the workers and supervise them until the manager stops.
+
+        Must be called from the main thread. Ends by raising ``SystemExit``
+        with the master's exit status: 0 after SIGTERM or ``shutdown()``, 1
+        after SIGINT.
+        """
+        with self._lock:
+            if self._running:
+                raise RuntimeError("ServiceManager.run() is already running")
+            self._check_picklable()
+            specs = [entry.spec for entry in self._entries.values()]
+            self._running = True
+        program = program_name()
+        loop = MasterLoop(
+            supervisor=Supervisor(specs, random=random.Random().random),
+            context=self.mp_context,
+            hooks=self._hooks,
+            requests=self._requests,
+            clock=MonotonicClock(),
+            recipe_for=self._recipe_for,
+            program_name=program,
+        )
+        try:
+            status = loop.run()
+        finally:
+            with self._lock:
+                self._running = False
+        raise SystemExit(status)
+
+    def shutdown(self) -> None:
+        """Stop every worker gracefully, then end ``run()`` with status 0.
+
+        Returns at once; safe to call from any thread and from hooks. Called
+        before ``run()``, it makes ``run()`` stop as soon as it starts.
+        """
+        LOG.info("Manager shutdown requested")
+        self._requests.put(StopRequested(StopMode.GRACEFUL))
+
+    def _recipe_for(self, slot: Slot) -> WorkerRecipe:
+        with self._lock:
+            entry = self._entries[slot.service_id]
+            hooks = tuple(self._hooks.on_new_worker)
+        return WorkerRecipe(
+            service_id=slot.service_id,
+            worker_id=slot.worker_id,
+            service_name=entry.spec.name,
+            factory=entry.factory,
+            args=entry.args,
+            kwargs=entry.kwargs,
+            new_worker_hooks=hooks,
+            graceful_shutdown_timeout=entry.spec.graceful_shutdown_timeout,
+        )
+
+    def _check_picklable(self) -> None:
+        method = self.mp_context.get_start_method()
+        if method == "fork":
+            return
+        for entry in self._entries.values():
+            name = entry.spec.name
+            _validation.check_picklable(entry.factory, f"service {name!r}", method)
+            _validation.check_picklable(entry.args, f"args of service {name!r}", method)
+            _validation.check_picklable(entry.kwargs, f"kwargs of service {name!r}", method)
+        for hook in self._hooks.on_new_worker:
+            _validation.check_picklable(hook, f"on_new_worker hook {hook!r}", method)
+
+
+def _service_name(service: Callable[..., Any]) -> str:
+    name = getattr(service, "name", None)
+    if isinstance(name, str) and name:
+        return name
+    return str(getattr(service, "__name__", type(service).__name__))
+
+
+def _reload_policy(service: Callable[..., Any]) -> ReloadPolicy:
+    # A Service subclass that keeps the default reload() restarts its
+    # workers on reload; the master then enforces their stop deadline.
+    if (
+        isinstance(service, type)
+        and issubclass(service, Service)
+        and service.reload is Service.reload
+    ):
+        return ReloadPolicy.RESTART
+    return ReloadPolicy.IN_PLACE

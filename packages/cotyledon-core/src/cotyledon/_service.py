@@ -1,0 +1,67 @@
+"""The base class of the services that workers run."""
+
+from __future__ import annotations
+
+from typing import Any
+from typing import ClassVar
+
+from cotyledon.core import WorkerId
+from cotyledon.runtime import request_own_termination
+
+
+class Service:
+    """A unit of work that runs in each worker process of a service.
+
+    Subclass it and override ``run`` (and ``terminate`` and ``reload`` as
+    needed), then add the class to a ``ServiceManager``. Each worker builds
+    one instance with its worker id, then calls ``run()`` in a thread of its
+    own. On SIGTERM, ``terminate()`` runs in another thread, and the worker
+    exits 0 when it returns (``sys.exit(n)`` in it exits n). Any exception in
+    these methods is logged with its traceback and the worker exits 1.
+    """
+
+    name: ClassVar[str | None] = None
+    """The name of the service in process titles and logs; by default, the
+    name of the class."""
+
+    graceful_shutdown_timeout: ClassVar[float | None] = None
+    """Seconds that ``terminate()`` may take before the master kills the
+    worker. None: the manager's timeout; 0: wait forever."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.name is None:
+            cls.name = cls.__name__
+
+    def __init__(self, worker_id: WorkerId) -> None:
+        """Create the service of one worker.
+
+        ``worker_id`` runs from 0 to ``workers - 1``; a worker that died is
+        replaced by one with the same id, so the id can split work between
+        the workers of a service.
+        """
+        super().__init__()
+        self.worker_id = worker_id
+
+    def run(self) -> None:
+        """Do the work of the service.
+
+        Runs in a thread of the worker; it may block or return. When it
+        returns, the worker waits for a signal. ``sys.exit(n)`` ends the
+        worker with status n.
+        """
+
+    def terminate(self) -> None:
+        """Stop the work gracefully; the worker exits when this returns.
+
+        The master kills the worker if this takes longer than the graceful
+        shutdown timeout.
+        """
+
+    def reload(self) -> None:
+        """Reload the service, on SIGHUP to the master.
+
+        By default, the worker stops gracefully and the master starts a new
+        one in its place.
+        """
+        request_own_termination()

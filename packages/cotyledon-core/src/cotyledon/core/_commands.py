@@ -1,0 +1,123 @@
+"""Commands: what the supervisor decided, for the runtime to carry out.
+
+The runtime carries out the commands of one step in the order given; the
+order matters (the terminate hooks run before the first worker is told to
+stop, a dead worker is reported before its replacement is spawned).
+"""
+
+from __future__ import annotations
+
+import enum
+
+import attrs
+
+from cotyledon.core._ids import Slot
+
+
+class WorkerSignal(enum.Enum):
+    """A request sent to a live worker, mapped to a signal by the runtime."""
+
+    TERMINATE = "terminate"
+    """Run ``terminate()`` and exit (SIGTERM)."""
+
+    RELOAD = "reload"
+    """Run ``reload()`` and keep running (SIGHUP)."""
+
+    INTERRUPT = "interrupt"
+    """Exit at once (SIGINT)."""
+
+
+class StopReason(enum.Enum):
+    """Why the supervisor stops a worker."""
+
+    SHUTDOWN = "shutdown"
+    """The manager stops gracefully."""
+
+    INTERRUPT = "interrupt"
+    """The manager stops at once."""
+
+    RETIRE = "retire"
+    """The service has fewer workers now; this slot goes away."""
+
+    RESTART = "restart"
+    """A reload restarts the worker; a new one takes its slot."""
+
+
+@attrs.frozen
+class SpawnWorker:
+    """Start a worker process for this slot and report its pid."""
+
+    slot: Slot
+
+
+@attrs.frozen
+class SignalWorker:
+    """Send a request to the live worker of a slot."""
+
+    slot: Slot
+    pid: int
+    signal: WorkerSignal
+    reason: StopReason | None
+    """Why the worker is stopped, or None for a reload in place."""
+
+
+@attrs.frozen
+class KillWorker:
+    """Kill the worker and its process group (SIGKILL): its deadline passed."""
+
+    slot: Slot
+    pid: int
+    waited: float
+    """Seconds the worker was given to stop."""
+
+
+@attrs.frozen
+class RunTerminateHooks:
+    """Run the manager's ``on_terminate`` hooks."""
+
+
+@attrs.frozen
+class RunReloadHooks:
+    """Run the manager's ``on_reload`` hooks."""
+
+
+@attrs.frozen
+class ReportWorkerExit:
+    """A worker ended: log it and run the ``on_dead_worker`` hooks."""
+
+    slot: Slot
+    pid: int
+    exit_code: int
+    stop_reason: StopReason | None
+    """Why the supervisor had asked the worker to stop; None: it was not."""
+    respawn_delay: float | None
+    """Seconds until its slot gets a new worker, or None if it gets none."""
+
+
+@attrs.frozen
+class ReportSpawnFailure:
+    """A worker could not be started: log it."""
+
+    slot: Slot
+    reason: str
+    retry_delay: float | None
+    """Seconds until the next attempt, or None if there is none."""
+
+
+@attrs.frozen
+class ExitManager:
+    """Every worker is gone: the master exits with this status."""
+
+    status: int
+
+
+Command = (
+    SpawnWorker
+    | SignalWorker
+    | KillWorker
+    | RunTerminateHooks
+    | RunReloadHooks
+    | ReportWorkerExit
+    | ReportSpawnFailure
+    | ExitManager
+)

@@ -1,0 +1,100 @@
+"""Events: what happened, as the runtime reports it to the supervisor."""
+
+from __future__ import annotations
+
+import enum
+
+import attrs
+
+from cotyledon.core._ids import ServiceId
+from cotyledon.core._ids import Slot
+from cotyledon.core._spec import ServiceSpec
+
+
+class StopMode(enum.Enum):
+    """How the manager stops."""
+
+    GRACEFUL = "graceful"
+    """Run the terminate hooks, then let each worker's ``terminate()`` run
+    until its graceful shutdown deadline (SIGTERM to the master)."""
+
+    FAST = "fast"
+    """Tell every worker to exit at once (SIGINT to the master)."""
+
+
+@attrs.frozen
+class Start:
+    """The manager starts: spawn the workers of every service."""
+
+
+@attrs.frozen
+class ServiceAdded:
+    """A service was added to the manager."""
+
+    spec: ServiceSpec
+
+
+@attrs.frozen
+class WorkersChanged:
+    """The number of workers of a service was changed."""
+
+    service_id: ServiceId
+    workers: int
+
+
+@attrs.frozen
+class WorkerSpawned:
+    """The process of a slot was started, with this pid."""
+
+    slot: Slot
+    pid: int
+
+
+@attrs.frozen
+class SpawnFailed:
+    """The process of a slot could not be started."""
+
+    slot: Slot
+    reason: str
+
+
+@attrs.frozen
+class WorkerExited:
+    """A worker process ended and was reaped.
+
+    ``exit_code`` follows ``multiprocessing.Process.exitcode``: the exit
+    status, or minus the number of the signal that killed the process.
+    """
+
+    pid: int
+    exit_code: int
+
+
+@attrs.frozen
+class StopRequested:
+    """The manager was asked to stop."""
+
+    mode: StopMode
+
+
+@attrs.frozen
+class ReloadRequested:
+    """The manager was asked to reload its services."""
+
+
+@attrs.frozen
+class TimerFired:
+    """The deadline that the supervisor asked for has come."""
+
+
+Event = (
+    Start
+    | ServiceAdded
+    | WorkersChanged
+    | WorkerSpawned
+    | SpawnFailed
+    | WorkerExited
+    | StopRequested
+    | ReloadRequested
+    | TimerFired
+)

@@ -1,0 +1,38 @@
+"""The process runtime of cotyledon: the only layer that touches the OS.
+
+It turns signals, child exits and timers into core events, carries out the
+supervisor's commands with real processes, and runs the worker side of each
+process.
+"""
+
+from cotyledon.runtime._clock import MonotonicClock
+from cotyledon.runtime._exits import describe_exit
+from cotyledon.runtime._exits import signal_name
+from cotyledon.runtime._hooks import Hooks
+from cotyledon.runtime._hooks import OnDeadWorkerHook
+from cotyledon.runtime._hooks import OnNewWorkerHook
+from cotyledon.runtime._hooks import OnReloadHook
+from cotyledon.runtime._hooks import OnTerminateHook
+from cotyledon.runtime._master import MasterLoop
+from cotyledon.runtime._platform import default_context
+from cotyledon.runtime._proctitle import program_name
+from cotyledon.runtime._requests import RequestQueue
+from cotyledon.runtime._self import request_own_termination
+from cotyledon.runtime._worker import WorkerRecipe
+
+__all__ = [
+    "Hooks",
+    "MasterLoop",
+    "MonotonicClock",
+    "OnDeadWorkerHook",
+    "OnNewWorkerHook",
+    "OnReloadHook",
+    "OnTerminateHook",
+    "RequestQueue",
+    "WorkerRecipe",
+    "default_context",
+    "describe_exit",
+    "program_name",
+    "request_own_termination",
+    "signal_name",
+]

@@ -1,0 +1,277 @@
+"""The master's event loop.
+
+One selector waits on the signal wakeup pipe (and, with forkserver, on the
+workers' sentinels) with a timeout equal to the supervisor's next deadline,
+so an idle master does not wake up at all. Each wake-up is turned into core
+events; the supervisor's commands are carried out in order, and the events
+they cause (a worker spawned, a spawn failed) go back to the supervisor
+before the loop waits again. No thread runs in the master, so forking a
+worker is always safe.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import multiprocessing.context
+import selectors
+import signal
+import threading
+from collections.abc import Callable
+from typing import final
+
+from cotyledon.core import Clock
+from cotyledon.core import Command
+from cotyledon.core import Event
+from cotyledon.core import ExitManager
+from cotyledon.core import KillWorker
+from cotyledon.core import ManagerPhase
+from cotyledon.core import ReloadRequested
+from cotyledon.core import ReportSpawnFailure
+from cotyledon.core import ReportWorkerExit
+from cotyledon.core import RunReloadHooks
+from cotyledon.core import RunTerminateHooks
+from cotyledon.core import SignalWorker
+from cotyledon.core import Slot
+from cotyledon.core import SpawnFailed
+from cotyledon.core import SpawnWorker
+from cotyledon.core import Start
+from cotyledon.core import StopMode
+from cotyledon.core import StopRequested
+from cotyledon.core import Supervisor
+from cotyledon.core import TimerFired
+from cotyledon.core import WorkerExited
+from cotyledon.core import WorkerSignal
+from cotyledon.core import WorkerSpawned
+from cotyledon.core import assert_never
+from cotyledon.runtime._exits import describe_exit
+from cotyledon.runtime._exits import signal_name
+from cotyledon.runtime._hooks import Hooks
+from cotyledon.runtime._hooks import run_hooks
+from cotyledon.runtime._platform import log_platform_limits
+from cotyledon.runtime._platform import raise_open_file_limit
+from cotyledon.runtime._proctitle import set_master_title
+from cotyledon.runtime._requests import RequestQueue
+from cotyledon.runtime._signals import SignalWakeup
+from cotyledon.runtime._signals import available_signals
+from cotyledon.runtime._spawner import Spawner
+from cotyledon.runtime._worker import WorkerRecipe
+
+LOG = logging.getLogger(__name__)
+
+
+@final
+class MasterLoop:
+    """Run a supervisor against real processes until it says to exit."""
+
+    def __init__(
+        self,
+        *,
+        supervisor: Supervisor,
+        context: multiprocessing.context.BaseContext,
+        hooks: Hooks,
+        requests: RequestQueue,
+        clock: Clock,
+        recipe_for: Callable[[Slot], WorkerRecipe],
+        program_name: str,
+    ) -> None:
+        self._supervisor = supervisor
+        self._context = context
+        self._hooks = hooks
+        self._requests = requests
+        self._clock = clock
+        self._recipe_for = recipe_for
+        self._program_name = program_name
+        self._deadline: float | None = None
+        self._status: int | None = None
+        self._spawner: Spawner | None = None
+
+    def __repr__(self) -> str:
+        return f"<MasterLoop {self._supervisor!r} deadline={self._deadline} status={self._status}>"
+
+    def run(self) -> int:
+        """Supervise until every worker has ended; return the exit status."""
+        if threading.current_thread() is not threading.main_thread():
+            raise RuntimeError(
+                "ServiceManager.run() must be called from the main thread, "
+                "because only the main thread can receive signals"
+            )
+        set_master_title(self._program_name)
+        wakeup = SignalWakeup(
+            caught=available_signals("SIGTERM", "SIGINT", "SIGHUP", "SIGCHLD"),
+            # A stray SIGALRM would otherwise end the master.
+            ignored=available_signals("SIGALRM"),
+        )
+        selector = selectors.DefaultSelector()
+        try:
+            selector.register(wakeup.fd, selectors.EVENT_READ, None)
+            self._spawner = Spawner(
+                self._context,
+                self._recipe_for,
+                selector,
+                program_name=self._program_name,
+                master_fds=(*wakeup.fds, selector.fileno()),
+            )
+            self._requests.attach(wakeup.wake)
+            self._loop(wakeup, selector, self._spawner)
+        finally:
+            self._requests.detach()
+            selector.close()
+            wakeup.close()
+        assert self._status is not None
+        return self._status
+
+    def _loop(
+        self, wakeup: SignalWakeup, selector: selectors.BaseSelector, spawner: Spawner
+    ) -> None:
+        specs = self._supervisor.specs
+        LOG.info(
+            "Master starting %d workers of %d services (start method %s)",
+            sum(spec.workers for spec in specs.values()),
+            len(specs),
+            spawner.start_method,
+        )
+        log_platform_limits()
+        raise_open_file_limit()
+        self._handle(Start())
+        while self._status is None:
+            timeout = None
+            if self._deadline is not None:
+                timeout = max(0.0, self._deadline - self._clock.now())
+            ready = selector.select(timeout)
+
+            reap = any(key.data is spawner for key, _ in ready)
+            for signum in wakeup.drain():
+                if signum == signal.SIGCHLD:
+                    reap = True
+                elif signum:
+                    self._on_signal(signum)
+            for event in self._requests.drain():
+                self._handle(event)
+            if reap:
+                for worker, exit_code in spawner.reap():
+                    self._handle(WorkerExited(worker.pid, exit_code))
+            if self._deadline is not None and self._clock.now() >= self._deadline:
+                self._handle(TimerFired())
+
+    def _on_signal(self, signum: int) -> None:
+        phase = self._supervisor.phase
+        name = signal_name(signum)
+        if signum == signal.SIGTERM:
+            if phase is ManagerPhase.RUNNING:
+                LOG.info("Caught %s: stopping gracefully", name)
+            self._handle(StopRequested(StopMode.GRACEFUL))
+        elif signum == signal.SIGINT:
+            if phase is not ManagerPhase.INTERRUPTING:
+                LOG.info("Caught %s: stopping every worker now", name)
+            self._handle(StopRequested(StopMode.FAST))
+        elif signum == getattr(signal, "SIGHUP", None):
+            if phase is ManagerPhase.RUNNING:
+                LOG.info("Caught %s: reloading", name)
+            else:
+                LOG.info("Caught %s while %s: no reload", name, phase.value)
+            self._handle(ReloadRequested())
+
+    def _handle(self, event: Event) -> None:
+        pending: collections.deque[Event] = collections.deque([event])
+        while pending:
+            step = self._supervisor.handle(pending.popleft(), self._clock.now())
+            self._deadline = step.deadline
+            for command in step.commands:
+                follow_up = self._execute(command)
+                if follow_up is not None:
+                    pending.append(follow_up)
+
+    def _execute(self, command: Command) -> Event | None:
+        assert self._spawner is not None
+        if isinstance(command, SpawnWorker):
+            return self._spawn(command.slot)
+        if isinstance(command, SignalWorker):
+            self._log_signal(command)
+            self._spawner.send(command.pid, command.signal)
+        elif isinstance(command, KillWorker):
+            LOG.warning(
+                "Worker %s pid %d did not stop within %.1f s; killing it and its "
+                "process group with SIGKILL",
+                self._worker_name(command.slot),
+                command.pid,
+                command.waited,
+            )
+            self._spawner.kill(command.pid)
+        elif isinstance(command, RunTerminateHooks):
+            run_hooks("on_terminate", self._hooks.on_terminate)
+        elif isinstance(command, RunReloadHooks):
+            run_hooks("on_reload", self._hooks.on_reload)
+        elif isinstance(command, ReportWorkerExit):
+            self._log_exit(command)
+            run_hooks(
+                "on_dead_worker",
+                self._hooks.on_dead_worker,
+                command.slot.service_id,
+                command.slot.worker_id,
+                command.exit_code,
+            )
+        elif isinstance(command, ReportSpawnFailure):
+            retry = (
+                "no retry"
+                if command.retry_delay is None
+                else f"retrying in {command.retry_delay:.2f} s"
+            )
+            LOG.error(
+                "Failed to start worker %s: %s; %s",
+                self._worker_name(command.slot),
+                command.reason,
+                retry,
+            )
+        elif isinstance(command, ExitManager):
+            LOG.info("All workers have ended; master exiting with status %d", command.status)
+            self._status = command.status
+        else:
+            assert_never(command)
+        return None
+
+    def _spawn(self, slot: Slot) -> Event:
+        assert self._spawner is not None
+        try:
+            worker = self._spawner.spawn(slot)
+        except Exception as exc:
+            LOG.debug("Spawn of worker %s failed", self._worker_name(slot), exc_info=True)
+            return SpawnFailed(slot, f"{type(exc).__name__}: {exc}")
+        LOG.info("Started worker %s with pid %d", self._worker_name(slot), worker.pid)
+        return WorkerSpawned(slot, worker.pid)
+
+    def _log_signal(self, command: SignalWorker) -> None:
+        name = self._worker_name(command.slot)
+        if command.signal is WorkerSignal.RELOAD:
+            LOG.info("Reloading worker %s pid %d", name, command.pid)
+        else:
+            reason = command.reason.value if command.reason is not None else "request"
+            LOG.info("Stopping worker %s pid %d (%s)", name, command.pid, reason)
+
+    def _log_exit(self, command: ReportWorkerExit) -> None:
+        name = self._worker_name(command.slot)
+        how = describe_exit(command.exit_code)
+        if command.respawn_delay is None:
+            LOG.info("Worker %s pid %d %s", name, command.pid, how)
+        elif command.stop_reason is not None:
+            LOG.info(
+                "Worker %s pid %d %s (%s); starting its replacement",
+                name,
+                command.pid,
+                how,
+                command.stop_reason.value,
+            )
+        else:
+            failures = self._supervisor.failures(command.slot)
+            when = (
+                "restarting it now"
+                if command.respawn_delay == 0
+                else f"restarting it in {command.respawn_delay:.2f} s "
+                f"({failures} early exits in a row)"
+            )
+            LOG.warning("Worker %s pid %d %s unexpectedly; %s", name, command.pid, how, when)
+
+    def _worker_name(self, slot: Slot) -> str:
+        spec = self._supervisor.spec(slot.service_id)
+        name = spec.name if spec is not None else str(slot.service_id)
+        return f"{name}({slot.worker_id})"

@@ -1,0 +1,119 @@
+"""Signal delivery into an event loop.
+
+Handlers do nothing: ``signal.set_wakeup_fd`` writes the number of each
+caught signal to a non-blocking pipe that the loop watches with its
+selector, and the loop acts on the numbers it reads. The same pipe takes a
+zero byte from threads that want the loop to look at its queue, since no
+signal has the number 0.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+from collections.abc import Iterable
+from collections.abc import Iterator
+from types import FrameType
+from typing import Final
+from typing import final
+
+WAKE_BYTE: Final = b"\0"
+"""Written by threads to wake the loop; never a signal number."""
+
+_READ_SIZE: Final = 4096
+
+
+def _ignore(signum: int, frame: FrameType | None) -> None:
+    """Do nothing: the C handler has already written to the wakeup fd."""
+
+
+def available_signals(*names: str) -> list[signal.Signals]:
+    """Return the signals among ``names`` that this platform has."""
+    return [getattr(signal, name) for name in names if hasattr(signal, name)]
+
+
+@contextlib.contextmanager
+def blocked(signals: Iterable[int]) -> Iterator[None]:
+    """Block ``signals`` in the calling thread for the ``with`` block.
+
+    A child forked inside the block starts with them blocked, so none of
+    them runs one of the parent's handlers before the child installs its
+    own. Where ``pthread_sigmask`` is missing, nothing is blocked.
+    """
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, signals)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def unblock(signals: Iterable[int]) -> None:
+    """Unblock ``signals`` in the calling thread, where the platform can."""
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, signals)
+
+
+@final
+class SignalWakeup:
+    """The wakeup pipe of one process and the handlers that feed it.
+
+    Must be created and closed in the main thread. ``caught`` signals get
+    the do-nothing handler; ``ignored`` ones are set to ``SIG_IGN``. Closing
+    restores the previous handlers and wakeup fd.
+    """
+
+    def __init__(self, caught: Iterable[int], ignored: Iterable[int] = ()) -> None:
+        self._read_fd, self._write_fd = os.pipe()
+        os.set_blocking(self._read_fd, False)
+        os.set_blocking(self._write_fd, False)
+        self._previous_handlers: dict[int, object] = {}
+        self._previous_wakeup_fd = signal.set_wakeup_fd(self._write_fd, warn_on_full_buffer=False)
+        for signum in caught:
+            self._previous_handlers[signum] = signal.signal(signum, _ignore)
+        for signum in ignored:
+            self._previous_handlers[signum] = signal.signal(signum, signal.SIG_IGN)
+
+    def __repr__(self) -> str:
+        return f"<SignalWakeup fd={self._read_fd} signals={sorted(self._previous_handlers)}>"
+
+    @property
+    def fd(self) -> int:
+        """The end of the pipe to watch for reading."""
+        return self._read_fd
+
+    @property
+    def fds(self) -> tuple[int, int]:
+        """Both ends of the pipe (a forked child closes them)."""
+        return self._read_fd, self._write_fd
+
+    def wake(self) -> None:
+        """Wake the loop from another thread."""
+        with contextlib.suppress(BlockingIOError):
+            os.write(self._write_fd, WAKE_BYTE)
+
+    def drain(self) -> bytes:
+        """Read every pending byte: signal numbers, and zeros from ``wake``."""
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(self._read_fd, _READ_SIZE)
+            except BlockingIOError:
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+            if len(chunk) < _READ_SIZE:
+                break
+        return b"".join(chunks)
+
+    def close(self) -> None:
+        """Restore the previous handlers and wakeup fd; close the pipe."""
+        for signum, handler in self._previous_handlers.items():
+            signal.signal(signum, handler)  # type: ignore[arg-type]
+        signal.set_wakeup_fd(self._previous_wakeup_fd)
+        os.close(self._read_fd)
+        os.close(self._write_fd)

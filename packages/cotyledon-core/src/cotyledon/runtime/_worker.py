@@ -1,0 +1,300 @@
+"""The worker side: the process that runs one instance of a service.
+
+The main thread of a worker runs a small event loop, like the master's: it
+waits on the signal wakeup pipe and on the master's pidfd, and acts on what
+arrives. The service's ``run()`` runs in a thread of its own, as in
+cotyledon 2.x, and so do ``terminate()`` and ``reload()``, so that the main
+thread always stays free to notice signals and the master's death. The
+worker process ends through ``exit_worker`` only, from the main thread.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import queue
+import selectors
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from collections.abc import Mapping
+from collections.abc import Sequence
+from typing import Any
+from typing import NoReturn
+from typing import Protocol
+
+import attrs
+
+from cotyledon.core import ServiceId
+from cotyledon.core import WorkerId
+from cotyledon.runtime import _proctitle
+from cotyledon.runtime._exits import status_of_system_exit
+from cotyledon.runtime._hooks import OnNewWorkerHook
+from cotyledon.runtime._hooks import run_hooks
+from cotyledon.runtime._master_watch import MasterWatch
+from cotyledon.runtime._signals import SignalWakeup
+from cotyledon.runtime._signals import available_signals
+from cotyledon.runtime._signals import unblock
+
+LOG = logging.getLogger(__name__)
+
+# Signals that the master blocks around a spawn, so that a new child cannot
+# run one of the master's handlers before it has installed its own.
+SPAWN_BLOCKED_SIGNALS = available_signals("SIGTERM", "SIGINT", "SIGHUP", "SIGCHLD", "SIGALRM")
+
+
+class ServiceLike(Protocol):
+    """What the worker needs of a service object."""
+
+    def run(self) -> None: ...
+
+    def terminate(self) -> None: ...
+
+    def reload(self) -> None: ...
+
+
+@attrs.frozen
+class WorkerRecipe:
+    """How to build the service of one worker slot."""
+
+    service_id: ServiceId
+    worker_id: WorkerId
+    service_name: str
+    factory: Callable[..., Any]
+    args: Sequence[Any]
+    kwargs: Mapping[str, Any]
+    new_worker_hooks: Sequence[OnNewWorkerHook]
+    graceful_shutdown_timeout: float | None
+    """Seconds that ``terminate()`` may take once the master is gone."""
+
+
+@attrs.frozen
+class WorkerBootstrap:
+    """Everything a new worker process needs; picklable for spawn contexts."""
+
+    recipe: WorkerRecipe
+    master_pid: int
+    program_name: str
+    inherited_fds: Sequence[int] = ()
+    """The master's own descriptors, that a forked worker closes."""
+
+
+def exit_worker(status: int) -> NoReturn:
+    """End the worker process now with ``status``, after flushing output.
+
+    ``os._exit`` skips the atexit handlers, which in a forked worker are the
+    master's, and never waits for the service's threads.
+    """
+    for handler in logging.getLogger().handlers:
+        with contextlib.suppress(Exception):
+            handler.flush()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(status)
+
+
+def worker_main(bootstrap: WorkerBootstrap) -> NoReturn:
+    """Run one worker to its end; the target of the worker process."""
+    try:
+        _WorkerLoop(bootstrap).run()
+    except BaseException:
+        recipe = bootstrap.recipe
+        LOG.exception("Worker %s(%d) failed in its own loop", recipe.service_name, recipe.worker_id)
+    exit_worker(1)
+
+
+class _WorkerLoop:
+    def __init__(self, bootstrap: WorkerBootstrap) -> None:
+        recipe = bootstrap.recipe
+        self._boot = recipe
+        self._master_pid = bootstrap.master_pid
+        self._title = f"{recipe.service_name}({recipe.worker_id}) [{os.getpid()}]"
+        self._results: queue.SimpleQueue[int] = queue.SimpleQueue()
+        # Guards _reloading and _reload_pending; terminate() waits on it
+        # for a reload() in progress to return.
+        self._reload_done = threading.Condition()
+        self._terminating = False
+        self._reload_pending = False
+        self._reloading = False
+        self._terminate_deadline: float | None = None
+
+        # The wakeup pipe first: a forked worker still has the master's.
+        self._wakeup = SignalWakeup(
+            caught=available_signals("SIGTERM", "SIGINT", "SIGHUP"),
+            ignored=available_signals("SIGALRM"),
+        )
+        if hasattr(signal, "SIGCHLD"):
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        for fd in bootstrap.inherited_fds:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        # A process group of its own, so that the master can kill the worker
+        # with everything it started, and so that a signal sent to the
+        # master's group (Ctrl-C in a terminal) reaches the master only.
+        if hasattr(os, "setpgid"):
+            with contextlib.suppress(OSError):
+                os.setpgid(0, 0)
+        _proctitle.set_worker_title(bootstrap.program_name, recipe.service_name, recipe.worker_id)
+        self._master = MasterWatch(bootstrap.master_pid)
+        unblock(SPAWN_BLOCKED_SIGNALS)
+
+    def run(self) -> NoReturn:
+        boot = self._boot
+        try:
+            service: ServiceLike = boot.factory(boot.worker_id, *boot.args, **boot.kwargs)
+        except SystemExit as exc:
+            status = status_of_system_exit(exc)
+            LOG.info("Worker %s exited with status %d while starting", self._title, status)
+            exit_worker(status)
+        except BaseException:
+            LOG.exception("Worker %s failed to start: its service raised", self._title)
+            exit_worker(1)
+        # Services whose __init__ does not call Service.__init__ still get
+        # their worker id, as in cotyledon 2.x.
+        with contextlib.suppress(AttributeError, TypeError):
+            service.worker_id = boot.worker_id  # type: ignore[attr-defined]
+        self._service = service
+        run_hooks(
+            "on_new_worker", list(boot.new_worker_hooks), boot.service_id, boot.worker_id, service
+        )
+
+        LOG.debug("Worker %s running", self._title)
+        self._start_thread("run", self._call_run)
+        self._loop()
+
+    def _loop(self) -> NoReturn:
+        selector = selectors.DefaultSelector()
+        selector.register(self._wakeup.fd, selectors.EVENT_READ)
+        if self._master.fd is not None:
+            selector.register(self._master.fd, selectors.EVENT_READ)
+        while True:
+            selector.select(self._timeout())
+            for byte in self._wakeup.drain():
+                if byte:
+                    self._on_signal(byte)
+            while True:
+                try:
+                    status = self._results.get_nowait()
+                except queue.Empty:
+                    break
+                exit_worker(status)
+            if not self._terminating and not self._master.master_alive():
+                self._on_master_death()
+            if (
+                self._terminate_deadline is not None
+                and time.monotonic() >= self._terminate_deadline
+            ):
+                LOG.error(
+                    "Worker %s: terminate() did not return within %s s after the "
+                    "master died; exiting",
+                    self._title,
+                    self._boot.graceful_shutdown_timeout,
+                )
+                exit_worker(1)
+
+    def _timeout(self) -> float | None:
+        timeouts = []
+        if not self._terminating and self._master.poll_interval is not None:
+            timeouts.append(self._master.poll_interval)
+        if self._terminate_deadline is not None:
+            timeouts.append(max(0.0, self._terminate_deadline - time.monotonic()))
+        return min(timeouts) if timeouts else None
+
+    def _on_signal(self, signum: int) -> None:
+        if signum == signal.SIGTERM:
+            self._begin_terminate()
+        elif signum == signal.SIGINT:
+            LOG.info("Worker %s interrupted, exiting now", self._title)
+            exit_worker(1)
+        elif signum == getattr(signal, "SIGHUP", None):
+            self._begin_reload()
+
+    def _on_master_death(self) -> None:
+        LOG.warning(
+            "Worker %s: master process %d is gone; terminating", self._title, self._master_pid
+        )
+        timeout = self._boot.graceful_shutdown_timeout
+        if timeout is not None:
+            self._terminate_deadline = time.monotonic() + timeout
+        self._begin_terminate()
+
+    def _begin_terminate(self) -> None:
+        if self._terminating:
+            return
+        self._terminating = True
+        LOG.info("Worker %s terminating", self._title)
+        self._start_thread("terminate", self._call_terminate)
+
+    def _begin_reload(self) -> None:
+        if self._terminating:
+            LOG.info("Worker %s is terminating; reload skipped", self._title)
+            return
+        with self._reload_done:
+            if self._reloading:
+                # Coalesce: the running reload is followed by exactly one more.
+                self._reload_pending = True
+                return
+            self._reloading = True
+        LOG.info("Worker %s reloading", self._title)
+        self._start_thread("reload", self._call_reload)
+
+    def _start_thread(self, name: str, target: Callable[[], None]) -> None:
+        thread = threading.Thread(target=target, name=f"cotyledon-{name}", daemon=True)
+        thread.start()
+
+    def _finish(self, status: int) -> None:
+        """Ask the main thread to end the worker with ``status``."""
+        self._results.put(status)
+        self._wakeup.wake()
+
+    def _call_run(self) -> None:
+        try:
+            self._service.run()
+        except SystemExit as exc:
+            self._finish(status_of_system_exit(exc))
+        except BaseException:
+            LOG.exception("Worker %s: run() raised", self._title)
+            self._finish(1)
+        else:
+            LOG.debug("Worker %s: run() returned; waiting for a signal", self._title)
+
+    def _call_terminate(self) -> None:
+        with self._reload_done:
+            self._reload_done.wait_for(lambda: not self._reloading)
+        try:
+            self._service.terminate()
+        except SystemExit as exc:
+            self._finish(status_of_system_exit(exc))
+        except BaseException:
+            LOG.exception("Worker %s: terminate() raised", self._title)
+            self._finish(1)
+        else:
+            self._finish(0)
+
+    def _call_reload(self) -> None:
+        try:
+            self._reload_until_done()
+        finally:
+            with self._reload_done:
+                self._reloading = False
+                self._reload_done.notify_all()
+
+    def _reload_until_done(self) -> None:
+        while True:
+            try:
+                self._service.reload()
+            except SystemExit as exc:
+                self._finish(status_of_system_exit(exc))
+                return
+            except BaseException:
+                LOG.exception("Worker %s: reload() raised", self._title)
+                self._finish(1)
+                return
+            with self._reload_done:
+                if not self._reload_pending or self._terminating:
+                    return
+                self._reload_pending = False

@@ -1,0 +1,116 @@
+"""The public surface that cotyledon 2.x programs use."""
+
+from __future__ import annotations
+
+import inspect
+import multiprocessing
+import uuid
+
+import cotyledon
+import cotyledon.types
+
+
+class Named(cotyledon.Service):
+    name = "custom"
+
+
+class Unnamed(cotyledon.Service):
+    pass
+
+
+def test_exports_are_sorted_and_present() -> None:
+    exported = cotyledon.__all__
+
+    assert exported == sorted(exported)
+    assert {"Service", "ServiceManager"} <= set(exported)
+    assert all(hasattr(cotyledon, name) for name in exported)
+
+
+def test_types_module_has_id_types() -> None:
+    service_id = cotyledon.types.ServiceId(uuid.uuid4())
+    worker_id = cotyledon.types.WorkerId(3)
+
+    assert isinstance(service_id, uuid.UUID)
+    assert worker_id == 3
+
+
+def test_manager_signature_matches_2x() -> None:
+    parameters = inspect.signature(cotyledon.ServiceManager).parameters
+
+    assert list(parameters) == ["wait_interval", "graceful_shutdown_timeout", "mp_context"]
+    assert parameters["wait_interval"].default == 0.01
+    assert parameters["graceful_shutdown_timeout"].default == 60
+    assert parameters["mp_context"].default is None
+
+
+def test_add_and_hooks_signatures_match_2x() -> None:
+    add = inspect.signature(cotyledon.ServiceManager.add).parameters
+    hooks = inspect.signature(cotyledon.ServiceManager.register_hooks).parameters
+
+    assert list(add) == ["self", "service", "workers", "args", "kwargs"]
+    assert list(hooks) == ["self", "on_terminate", "on_reload", "on_new_worker", "on_dead_worker"]
+
+
+def test_service_name_defaults_to_class_name() -> None:
+    assert Unnamed.name == "Unnamed"
+    assert Named.name == "custom"
+
+
+def test_service_keeps_worker_id() -> None:
+    service = Unnamed(cotyledon.types.WorkerId(4))
+
+    assert service.worker_id == 4
+    assert service.graceful_shutdown_timeout is None
+
+
+def test_manager_defaults_to_fork_context() -> None:
+    manager = cotyledon.ServiceManager()
+
+    assert manager.mp_context.get_start_method() == "fork"
+
+
+def test_manager_keeps_given_context() -> None:
+    context = multiprocessing.get_context("spawn")
+
+    manager = cotyledon.ServiceManager(mp_context=context)
+
+    assert manager.mp_context is context
+
+
+def test_second_manager_raises_runtime_error() -> None:
+    cotyledon.ServiceManager()
+
+    try:
+        cotyledon.ServiceManager()
+    except RuntimeError as exc:
+        message = str(exc)
+    else:
+        message = ""
+
+    assert "Only one instance of ServiceManager" in message
+
+
+def test_manager_flag_can_be_reset() -> None:
+    cotyledon.ServiceManager()
+    cotyledon.ServiceManager._process_runner_already_created = False
+
+    manager = cotyledon.ServiceManager()
+
+    assert isinstance(manager, cotyledon.ServiceManager)
+
+
+def test_errors_inherit_builtin_types() -> None:
+    assert issubclass(cotyledon.InvalidArgumentError, ValueError)
+    assert issubclass(cotyledon.InvalidTypeError, TypeError)
+    assert issubclass(cotyledon.UnpicklableError, TypeError)
+    assert issubclass(cotyledon.InvalidArgumentError, cotyledon.CotyledonError)
+
+
+def test_manager_repr_lists_services() -> None:
+    manager = cotyledon.ServiceManager()
+    manager.add(Named, 2)
+
+    text = repr(manager)
+
+    assert "custom*2" in text
+    assert "idle" in text

@@ -1,0 +1,232 @@
+"""Applications that the runtime tests start in a fresh interpreter.
+
+Each function builds a manager and runs it. Services and hooks report what
+happens to the test through ``cotyledon_testkit.report``.
+"""
+
+from __future__ import annotations
+
+import atexit
+import multiprocessing
+import os
+import subprocess
+import sys
+import threading
+from typing import Any
+
+import cotyledon
+from cotyledon.types import ServiceId
+from cotyledon.types import WorkerId
+from cotyledon_testkit import report
+
+
+class Probe(cotyledon.Service):
+    """Runs until terminated; reloads in place."""
+
+    name = "probe"
+
+    def __init__(self, worker_id: WorkerId) -> None:
+        super().__init__(worker_id)
+        self._stop = threading.Event()
+
+    def run(self) -> None:
+        report("run", service=self.name, worker_id=self.worker_id)
+        self._stop.wait()
+
+    def terminate(self) -> None:
+        report("terminate", service=self.name, worker_id=self.worker_id)
+        self._stop.set()
+
+    def reload(self) -> None:
+        report("reload", service=self.name, worker_id=self.worker_id)
+
+
+class Restarter(cotyledon.Service):
+    """Keeps the default reload(): restarted on reload."""
+
+    name = "restarter"
+
+    def __init__(self, worker_id: WorkerId) -> None:
+        super().__init__(worker_id)
+        self._stop = threading.Event()
+
+    def run(self) -> None:
+        report("run", service=self.name, worker_id=self.worker_id)
+        self._stop.wait()
+
+    def terminate(self) -> None:
+        report("terminate", service=self.name, worker_id=self.worker_id)
+        self._stop.set()
+
+
+class Crasher(cotyledon.Service):
+    """Raises from run() at once."""
+
+    name = "crasher"
+
+    def run(self) -> None:
+        report("run", service=self.name, worker_id=self.worker_id)
+        raise RuntimeError("crasher always fails")
+
+
+class Exiter(cotyledon.Service):
+    """Leaves run() with sys.exit(3), after writing unflushed output."""
+
+    name = "exiter"
+
+    def run(self) -> None:
+        report("run", service=self.name, worker_id=self.worker_id)
+        sys.stdout.write(f"exiter output {os.getpid()} without newline")
+        sys.exit(3)
+
+
+class FailingTerminate(cotyledon.Service):
+    name = "failing-terminate"
+
+    def run(self) -> None:
+        report("run", service=self.name, worker_id=self.worker_id)
+
+    def terminate(self) -> None:
+        raise RuntimeError("terminate fails")
+
+
+class Stubborn(cotyledon.Service):
+    """Starts a grandchild in its process group and never finishes terminate()."""
+
+    name = "stubborn"
+    graceful_shutdown_timeout = 1
+
+    def run(self) -> None:
+        child = subprocess.Popen(["sleep", "300"])
+        report("run", service=self.name, worker_id=self.worker_id, grandchild=child.pid)
+
+    def terminate(self) -> None:
+        report("terminate", service=self.name, worker_id=self.worker_id)
+        threading.Event().wait()
+
+
+def _report_hooks(
+    manager: cotyledon.ServiceManager, names: dict[ServiceId, str], *, in_workers: bool = True
+) -> None:
+    def on_terminate() -> None:
+        report("hook_terminate")
+
+    def on_reload() -> None:
+        report("hook_reload")
+
+    def on_new_worker(service_id: ServiceId, worker_id: WorkerId, service: Any) -> None:
+        report("hook_new_worker", service=names[service_id], worker_id=worker_id)
+
+    def on_dead_worker(service_id: ServiceId, worker_id: WorkerId, exit_code: int) -> None:
+        report("hook_dead_worker", service=names[service_id], worker_id=worker_id, code=exit_code)
+
+    manager.register_hooks(on_terminate, on_reload, None, on_dead_worker)
+    if in_workers:
+        # A closure cannot be pickled for the spawn and forkserver methods.
+        manager.register_hooks(on_new_worker=on_new_worker)
+
+
+def basic_app() -> None:
+    """Two probes and a restarter, a helper process in the master's group."""
+    helper = subprocess.Popen(["sleep", "300"])
+    report("helper", pid=helper.pid)
+    manager = cotyledon.ServiceManager()
+    names = {manager.add(Probe, 2): "probe", manager.add(Restarter, 1): "restarter"}
+    _report_hooks(manager, names)
+
+    def on_exit() -> None:
+        report("atexit")
+
+    atexit.register(on_exit)
+    manager.run()
+
+
+def crash_app() -> None:
+    """A crashing service next to a healthy one."""
+    manager = cotyledon.ServiceManager()
+    names = {manager.add(Crasher, 1): "crasher", manager.add(Probe, 1): "probe"}
+    _report_hooks(manager, names)
+    manager.run()
+
+
+def exit_status_app() -> None:
+    manager = cotyledon.ServiceManager()
+    names = {manager.add(Exiter, 1): "exiter", manager.add(FailingTerminate, 1): "failing"}
+    _report_hooks(manager, names)
+    manager.run()
+
+
+def stubborn_app() -> None:
+    manager = cotyledon.ServiceManager(graceful_shutdown_timeout=30)
+    names = {manager.add(Stubborn, 1): "stubborn", manager.add(Probe, 1): "probe"}
+    _report_hooks(manager, names)
+    manager.run()
+
+
+def fd_holder_app() -> None:
+    """A helper that keeps copies of the master's descriptors."""
+    manager = cotyledon.ServiceManager()
+    names = {manager.add(Probe, 2): "probe"}
+    _report_hooks(manager, names)
+    read_end, write_end = os.pipe()
+    holder = subprocess.Popen(["sleep", "300"], close_fds=False, pass_fds=(read_end, write_end))
+    report("helper", pid=holder.pid)
+    manager.run()
+
+
+def reconfigure_app() -> None:
+    """Each reload toggles the probe service between 1 and 3 workers."""
+    manager = cotyledon.ServiceManager()
+    service_id = manager.add(Probe, 1)
+    _report_hooks(manager, {service_id: "probe"})
+    counts = iter([3, 1, 3, 1])
+
+    def on_reload() -> None:
+        manager.reconfigure(service_id, next(counts))
+
+    manager.register_hooks(on_reload=on_reload)
+    manager.run()
+
+
+def reconfigure_thread_app() -> None:
+    """A thread of the master scales the service up once it runs."""
+    manager = cotyledon.ServiceManager()
+    service_id = manager.add(Probe, 1)
+    _report_hooks(manager, {service_id: "probe"})
+
+    def scale_up() -> None:
+        manager.reconfigure(service_id, 2)
+
+    threading.Timer(0.2, scale_up).start()
+    manager.run()
+
+
+def shutdown_from_hook_app() -> None:
+    """The manager shuts down when a worker of the first service dies."""
+    manager = cotyledon.ServiceManager()
+    first = manager.add(Probe, 1)
+    second = manager.add(Restarter, 2)
+    names = {first: "probe", second: "restarter"}
+    _report_hooks(manager, names)
+
+    def on_dead_worker(service_id: ServiceId, worker_id: WorkerId, exit_code: int) -> None:
+        if service_id == first:
+            manager.shutdown()
+
+    manager.register_hooks(on_dead_worker=on_dead_worker)
+    manager.run()
+
+
+def _context_app(method: str) -> None:
+    manager = cotyledon.ServiceManager(mp_context=multiprocessing.get_context(method))
+    names = {manager.add(Probe, 2): "probe"}
+    _report_hooks(manager, names, in_workers=False)
+    manager.run()
+
+
+def spawn_app() -> None:
+    _context_app("spawn")
+
+
+def forkserver_app() -> None:
+    _context_app("forkserver")

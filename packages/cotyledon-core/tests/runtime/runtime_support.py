@@ -1,0 +1,32 @@
+"""Helpers of the runtime tests."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from cotyledon_testkit import ManagerProcess
+from cotyledon_testkit import ProbeEvent
+from cotyledon_testkit._process_tree import read_process
+
+APPS_DIR = Path(__file__).parent
+
+StartApp = Callable[..., ManagerProcess]
+
+
+def is_running(pid: int) -> bool:
+    """Tell whether a process exists and is not a zombie."""
+    info = read_process(pid)
+    return info is not None and info.state != "Z"
+
+
+def run_events(harness: ManagerProcess, service: str, after: int = 0) -> list[ProbeEvent]:
+    return [e for e in harness.events[after:] if e.kind == "run" and e["service"] == service]
+
+
+def live_worker_pids(harness: ManagerProcess, service: str) -> dict[int, int]:
+    """Map worker id to pid for the latest run of each worker of ``service``."""
+    latest: dict[int, int] = {}
+    for event in run_events(harness, service):
+        latest[event["worker_id"]] = event.pid
+    return latest

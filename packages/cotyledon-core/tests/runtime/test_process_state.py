@@ -1,0 +1,63 @@
+"""What the operating system shows of the master and its workers."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from runtime_support import StartApp
+from runtime_support import live_worker_pids
+
+
+def _cmdline(pid: int) -> str:
+    return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
+
+
+def _context_switches(pid: int) -> int:
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for line in (task / "status").read_text().splitlines():
+            if line.startswith(("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")):
+                total += int(line.split()[1])
+    return total
+
+
+def test_process_titles_name_master_and_workers(start_app: StartApp) -> None:
+    app = start_app("basic_app")
+    app.wait_events("run", 3)
+    probes = live_worker_pids(app, "probe")
+
+    def master_title() -> str | None:
+        title = _cmdline(app.pid)
+        return title if "master process" in title else None
+
+    master = app.wait_for(master_title, what="the master's title")
+
+    assert "_launch.py: master process [" in master
+    assert _cmdline(probes[0]).endswith("probe worker(0)")
+    assert _cmdline(probes[1]).endswith("probe worker(1)")
+
+
+def test_workers_lead_their_own_process_groups(start_app: StartApp) -> None:
+    app = start_app("basic_app")
+    app.wait_events("run", 3)
+
+    pids = live_worker_pids(app, "probe")
+
+    assert [os.getpgid(pid) for pid in pids.values()] == list(pids.values())
+    assert os.getpgid(app.pid) == app.pid
+
+
+def test_idle_master_never_wakes_up(start_app: StartApp) -> None:
+    app = start_app("basic_app")
+    app.wait_events("run", 3)
+    app.wait_for(lambda: "Started worker restarter(0)" in app.log_text(), what="the last start log")
+    before = _context_switches(app.pid)
+
+    # A measurement window, not a wait for a condition: the master must
+    # stay asleep through all of it.
+    time.sleep(1.0)
+    after = _context_switches(app.pid)
+
+    assert after == before

@@ -1,0 +1,114 @@
+"""The master's signals, with real processes: SIGTERM, SIGINT, SIGHUP, SIGALRM."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+from runtime_support import StartApp
+from runtime_support import is_running
+from runtime_support import live_worker_pids
+from runtime_support import run_events
+
+
+def test_sigterm_runs_hooks_then_terminates_workers(start_app: StartApp) -> None:
+    app = start_app("basic_app")
+    app.wait_events("run", 3)
+    workers = [e.pid for e in run_events(app, "probe") + run_events(app, "restarter")]
+
+    app.send_signal(signal.SIGTERM)
+    status = app.wait_exit()
+
+    kinds = [e.kind for e in app.events]
+    assert status == 0
+    assert kinds.count("terminate") == 3
+    assert kinds.index("hook_terminate") < kinds.index("terminate")
+    assert not [pid for pid in workers if is_running(pid)]
+    assert "master exiting with status 0" in app.log_text()
+
+
+def test_sigterm_kills_worker_group_at_deadline(start_app: StartApp) -> None:
+    app = start_app("stubborn_app")
+    stubborn = app.wait_event("run", service="stubborn")
+    app.wait_event("run", service="probe")
+
+    started = time.monotonic()
+    app.send_signal(signal.SIGTERM)
+    status = app.wait_exit()
+    elapsed = time.monotonic() - started
+
+    assert status == 0
+    # The service's own timeout (1 s), not the manager's (30 s), applies.
+    assert elapsed < 10
+    assert not is_running(stubborn.pid)
+    assert not is_running(stubborn["grandchild"])
+    assert "killing it and its process group with SIGKILL" in app.log_text()
+    dead = app.wait_event("hook_dead_worker", service="stubborn")
+    assert dead["code"] == -signal.SIGKILL
+
+
+def test_sigint_ends_workers_and_exits_1(start_app: StartApp) -> None:
+    app = start_app("basic_app")
+    app.wait_events("run", 3)
+    workers = [e.pid for e in app.events if e.kind == "run"]
+
+    app.send_signal(signal.SIGINT)
+    status = app.wait_exit()
+
+    assert status == 1
+    assert not [pid for pid in workers if is_running(pid)]
+    assert not [e for e in app.events if e.kind == "terminate"]
+
+
+def test_sighup_reloads_in_place_or_restarts(start_app: StartApp) -> None:
+    app = start_app("basic_app")
+    app.wait_events("run", 3)
+    probes = live_worker_pids(app, "probe")
+    restarter = live_worker_pids(app, "restarter")
+    mark = len(app.events)
+
+    app.send_signal(signal.SIGHUP)
+    reloads = app.wait_events("reload", 2, after=mark)
+    restarted = app.wait_event("run", service="restarter", after=mark)
+
+    kinds = [e.kind for e in app.events[mark:]]
+    assert kinds.index("hook_reload") < kinds.index("reload")
+    assert sorted(e.pid for e in reloads) == sorted(probes.values())
+    assert live_worker_pids(app, "probe") == probes
+    assert restarted["worker_id"] == 0
+    assert restarted.pid != restarter[0]
+
+
+def test_sighup_spares_master_process_group(start_app: StartApp) -> None:
+    app = start_app("basic_app")
+    helper = app.wait_event("helper")
+    app.wait_events("run", 3)
+    mark = len(app.events)
+
+    app.send_signal(signal.SIGHUP)
+    app.wait_events("reload", 2, after=mark)
+    app.send_signal(signal.SIGTERM)
+    app.wait_exit()
+
+    # A sleep process dies of SIGHUP or SIGTERM: it got neither.
+    assert is_running(helper["pid"])
+
+
+def test_stray_sigalrm_kills_nothing(start_app: StartApp) -> None:
+    app = start_app("basic_app")
+    app.wait_events("run", 3)
+    probes = live_worker_pids(app, "probe")
+    mark = len(app.events)
+
+    for pid in [app.pid, *probes.values()]:
+        os.kill(pid, signal.SIGALRM)
+    app.send_signal(signal.SIGHUP)
+    app.wait_events("reload", 2, after=mark)
+
+    assert app.returncode is None
+    assert all(is_running(pid) for pid in probes.values())
+    probe_deaths = [
+        e for e in app.events[mark:] if e.kind == "hook_dead_worker" and e["service"] == "probe"
+    ]
+    assert not probe_deaths
