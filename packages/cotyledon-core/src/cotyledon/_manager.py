@@ -37,8 +37,10 @@ from cotyledon.runtime import OnNewWorkerHook
 from cotyledon.runtime import OnReloadHook
 from cotyledon.runtime import OnTerminateHook
 from cotyledon.runtime import RequestQueue
+from cotyledon.runtime import SignalWakeup
 from cotyledon.runtime import WorkerRecipe
 from cotyledon.runtime import default_context
+from cotyledon.runtime import install_master_signals
 from cotyledon.runtime import program_name
 
 LOG = logging.getLogger(__name__)
@@ -108,6 +110,12 @@ class ServiceManager:
         self._hooks = Hooks()
         self._requests = RequestQueue()
         self._running = False
+        # As in cotyledon 2.x, the master's signals are caught from here on,
+        # so that a SIGTERM that comes before run() stops the manager
+        # cleanly once it runs. Only the main thread can set handlers.
+        self._signals: SignalWakeup | None = None
+        if threading.current_thread() is threading.main_thread():
+            self._signals = install_master_signals()
 
     def __repr__(self) -> str:
         with self._lock:
@@ -253,12 +261,14 @@ class ServiceManager:
             clock=MonotonicClock(),
             recipe_for=self._recipe_for,
             program_name=program,
+            signals=self._signals,
         )
         try:
             status = loop.run()
         finally:
             with self._lock:
                 self._running = False
+                self._signals = None
         raise SystemExit(status)
 
     def shutdown(self) -> None:

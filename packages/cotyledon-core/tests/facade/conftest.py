@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 import cotyledon
+from cotyledon.runtime import _signals
 
 
 @pytest.fixture(autouse=True)
@@ -16,3 +17,7 @@ def _allow_new_manager() -> Iterator[None]:
     cotyledon.ServiceManager._process_runner_already_created = False
     yield
     cotyledon.ServiceManager._process_runner_already_created = False
+    # A manager catches the master's signals from its creation on; give
+    # the test process its own handlers back.
+    if _signals._active is not None:
+        _signals._active.close()

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import inspect
 import multiprocessing
+import signal
 import uuid
 
 import cotyledon
 import cotyledon.types
+from cotyledon.runtime import _signals
 
 
 class Named(cotyledon.Service):
@@ -114,3 +116,23 @@ def test_manager_repr_lists_services() -> None:
 
     assert "custom*2" in text
     assert "idle" in text
+
+
+def test_manager_catches_signals_from_creation() -> None:
+    before = signal.getsignal(signal.SIGTERM)
+
+    cotyledon.ServiceManager()
+
+    assert signal.getsignal(signal.SIGTERM) is not before
+    assert signal.getsignal(signal.SIGALRM) is signal.SIG_IGN
+
+
+def test_new_manager_replaces_previous_signals() -> None:
+    original = signal.getsignal(signal.SIGTERM)
+    cotyledon.ServiceManager()
+    cotyledon.ServiceManager._process_runner_already_created = False
+    cotyledon.ServiceManager()
+
+    _signals._active.close()  # type: ignore[union-attr]
+
+    assert signal.getsignal(signal.SIGTERM) is original

@@ -230,3 +230,35 @@ def spawn_app() -> None:
 
 def forkserver_app() -> None:
     _context_app("forkserver")
+
+
+def failing_hooks_app() -> None:
+    """Hooks that raise, each followed by one that reports."""
+    manager = cotyledon.ServiceManager()
+    service_id = manager.add(Probe, 1)
+
+    def broken_reload() -> None:
+        raise RuntimeError("reload hook fails")
+
+    def broken_dead_worker(service_id: ServiceId, worker_id: WorkerId, exit_code: int) -> None:
+        raise RuntimeError("dead worker hook fails")
+
+    def broken_terminate() -> None:
+        raise RuntimeError("terminate hook fails")
+
+    manager.register_hooks(
+        on_reload=broken_reload,
+        on_dead_worker=broken_dead_worker,
+        on_terminate=broken_terminate,
+    )
+    _report_hooks(manager, {service_id: "probe"})
+    manager.run()
+
+
+def many_workers_app() -> None:
+    """Ten workers, for signals that arrive while they start."""
+    manager = cotyledon.ServiceManager()
+    names = {manager.add(Probe, 10): "probe"}
+    _report_hooks(manager, names)
+    report("manager_ready")
+    manager.run()

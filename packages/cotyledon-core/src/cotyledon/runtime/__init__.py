@@ -18,6 +18,8 @@ from cotyledon.runtime._platform import default_context
 from cotyledon.runtime._proctitle import program_name
 from cotyledon.runtime._requests import RequestQueue
 from cotyledon.runtime._self import request_own_termination
+from cotyledon.runtime._signals import SignalWakeup
+from cotyledon.runtime._signals import install_master_signals
 from cotyledon.runtime._worker import WorkerRecipe
 
 __all__ = [
@@ -29,9 +31,11 @@ __all__ = [
     "OnReloadHook",
     "OnTerminateHook",
     "RequestQueue",
+    "SignalWakeup",
     "WorkerRecipe",
     "default_context",
     "describe_exit",
+    "install_master_signals",
     "program_name",
     "request_own_termination",
     "signal_name",

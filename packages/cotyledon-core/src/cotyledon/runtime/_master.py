@@ -53,7 +53,7 @@ from cotyledon.runtime._platform import raise_open_file_limit
 from cotyledon.runtime._proctitle import set_master_title
 from cotyledon.runtime._requests import RequestQueue
 from cotyledon.runtime._signals import SignalWakeup
-from cotyledon.runtime._signals import available_signals
+from cotyledon.runtime._signals import install_master_signals
 from cotyledon.runtime._spawner import Spawner
 from cotyledon.runtime._worker import WorkerRecipe
 
@@ -74,6 +74,7 @@ class MasterLoop:
         clock: Clock,
         recipe_for: Callable[[Slot], WorkerRecipe],
         program_name: str,
+        signals: SignalWakeup | None = None,
     ) -> None:
         self._supervisor = supervisor
         self._context = context
@@ -85,6 +86,7 @@ class MasterLoop:
         self._deadline: float | None = None
         self._status: int | None = None
         self._spawner: Spawner | None = None
+        self._signals = signals
 
     def __repr__(self) -> str:
         return f"<MasterLoop {self._supervisor!r} deadline={self._deadline} status={self._status}>"
@@ -97,11 +99,7 @@ class MasterLoop:
                 "because only the main thread can receive signals"
             )
         set_master_title(self._program_name)
-        wakeup = SignalWakeup(
-            caught=available_signals("SIGTERM", "SIGINT", "SIGHUP", "SIGCHLD"),
-            # A stray SIGALRM would otherwise end the master.
-            ignored=available_signals("SIGALRM"),
-        )
+        wakeup = self._signals or install_master_signals()
         selector = selectors.DefaultSelector()
         try:
             selector.register(wakeup.fd, selectors.EVENT_READ, None)
@@ -133,26 +131,33 @@ class MasterLoop:
         )
         log_platform_limits()
         raise_open_file_limit()
-        self._handle(Start())
+        # Signals and requests that came before run(): a stop then ends the
+        # manager before any worker starts.
+        self._process_wakeups(wakeup, spawner, reap=False)
+        if self._status is None:
+            self._handle(Start())
         while self._status is None:
             timeout = None
             if self._deadline is not None:
                 timeout = max(0.0, self._deadline - self._clock.now())
             ready = selector.select(timeout)
-
-            reap = any(key.data is spawner for key, _ in ready)
-            for signum in wakeup.drain():
-                if signum == signal.SIGCHLD:
-                    reap = True
-                elif signum:
-                    self._on_signal(signum)
-            for event in self._requests.drain():
-                self._handle(event)
-            if reap:
-                for worker, exit_code in spawner.reap():
-                    self._handle(WorkerExited(worker.pid, exit_code))
+            self._process_wakeups(
+                wakeup, spawner, reap=any(key.data is spawner for key, _ in ready)
+            )
             if self._deadline is not None and self._clock.now() >= self._deadline:
                 self._handle(TimerFired())
+
+    def _process_wakeups(self, wakeup: SignalWakeup, spawner: Spawner, *, reap: bool) -> None:
+        for signum in wakeup.drain():
+            if signum == signal.SIGCHLD:
+                reap = True
+            elif signum:
+                self._on_signal(signum)
+        for event in self._requests.drain():
+            self._handle(event)
+        if reap:
+            for worker, exit_code in spawner.reap():
+                self._handle(WorkerExited(worker.pid, exit_code))
 
     def _on_signal(self, signum: int) -> None:
         phase = self._supervisor.phase

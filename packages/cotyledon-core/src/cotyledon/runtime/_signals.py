@@ -57,28 +57,59 @@ def unblock(signals: Iterable[int]) -> None:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, signals)
 
 
+# The wakeup of this process, undone in any child forked from it: see
+# _forget_in_child.
+_active: SignalWakeup | None = None
+
+
+def _forget_in_child() -> None:
+    """Give a forked child back the handlers that its parent had replaced.
+
+    Without this, a child forked by the master (a worker before it sets up
+    its own loop, or a helper that user code forks) would write its signals
+    into the master's wakeup pipe, and the master would act on them as if
+    they were its own. The child's pipe copies stay open but unused.
+    """
+    global _active  # noqa: PLW0603
+    wakeup = _active
+    if wakeup is None or wakeup.owner_pid == os.getpid():
+        return
+    _active = None
+    signal.set_wakeup_fd(-1)
+    for signum, handler in wakeup.previous_handlers.items():
+        signal.signal(signum, handler)  # type: ignore[arg-type]
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_in_child)
+
+
 @final
 class SignalWakeup:
     """The wakeup pipe of one process and the handlers that feed it.
 
     Must be created and closed in the main thread. ``caught`` signals get
     the do-nothing handler; ``ignored`` ones are set to ``SIG_IGN``. Closing
-    restores the previous handlers and wakeup fd.
+    restores the previous handlers and wakeup fd. Signals that arrive
+    before the loop watches the pipe wait in it.
     """
 
     def __init__(self, caught: Iterable[int], ignored: Iterable[int] = ()) -> None:
+        global _active  # noqa: PLW0603
+        self.owner_pid = os.getpid()
         self._read_fd, self._write_fd = os.pipe()
         os.set_blocking(self._read_fd, False)
         os.set_blocking(self._write_fd, False)
-        self._previous_handlers: dict[int, object] = {}
+        self.previous_handlers: dict[int, object] = {}
         self._previous_wakeup_fd = signal.set_wakeup_fd(self._write_fd, warn_on_full_buffer=False)
         for signum in caught:
-            self._previous_handlers[signum] = signal.signal(signum, _ignore)
+            self.previous_handlers[signum] = signal.signal(signum, _ignore)
         for signum in ignored:
-            self._previous_handlers[signum] = signal.signal(signum, signal.SIG_IGN)
+            self.previous_handlers[signum] = signal.signal(signum, signal.SIG_IGN)
+        _active = self
 
     def __repr__(self) -> str:
-        return f"<SignalWakeup fd={self._read_fd} signals={sorted(self._previous_handlers)}>"
+        return f"<SignalWakeup fd={self._read_fd} signals={sorted(self.previous_handlers)}>"
 
     @property
     def fd(self) -> int:
@@ -112,8 +143,27 @@ class SignalWakeup:
 
     def close(self) -> None:
         """Restore the previous handlers and wakeup fd; close the pipe."""
-        for signum, handler in self._previous_handlers.items():
+        global _active  # noqa: PLW0603
+        if _active is self:
+            _active = None
+        for signum, handler in self.previous_handlers.items():
             signal.signal(signum, handler)  # type: ignore[arg-type]
         signal.set_wakeup_fd(self._previous_wakeup_fd)
         os.close(self._read_fd)
         os.close(self._write_fd)
+
+
+def install_master_signals() -> SignalWakeup:
+    """Catch the master's signals into a new wakeup pipe.
+
+    SIGTERM, SIGINT, SIGHUP and SIGCHLD wake the loop; SIGALRM is ignored,
+    because a stray one would otherwise end the master. A wakeup that an
+    earlier manager of this process left open is closed first: there is one
+    manager per process, so a new one replaces it.
+    """
+    if _active is not None and _active.owner_pid == os.getpid():
+        _active.close()
+    return SignalWakeup(
+        caught=available_signals("SIGTERM", "SIGINT", "SIGHUP", "SIGCHLD"),
+        ignored=available_signals("SIGALRM"),
+    )

@@ -1,0 +1,69 @@
+"""Failures around the workers: raising hooks, early signals, a dead master."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+from runtime_support import StartApp
+from runtime_support import is_running
+
+
+def test_raising_hooks_are_logged_and_skipped(start_app: StartApp) -> None:
+    app = start_app("failing_hooks_app")
+    first = app.wait_event("run")
+
+    app.send_signal(signal.SIGHUP)
+    app.wait_event("hook_reload")
+    os.kill(first.pid, signal.SIGKILL)
+    app.wait_event("hook_dead_worker")
+    replacement = app.wait_event("run", after=app.events.index(first) + 1)
+    app.send_signal(signal.SIGTERM)
+    status = app.wait_exit()
+
+    log = app.log_text()
+    assert "RuntimeError: reload hook fails" in log
+    assert "RuntimeError: dead worker hook fails" in log
+    assert "RuntimeError: terminate hook fails" in log
+    assert replacement.pid != first.pid
+    assert [e.kind for e in app.events].count("hook_terminate") == 1
+    assert status == 0
+
+
+def test_sigterm_during_startup_leaves_nothing(start_app: StartApp) -> None:
+    app = start_app("many_workers_app")
+    app.wait_event("manager_ready")
+
+    app.send_signal(signal.SIGTERM)
+    status = app.wait_exit()
+
+    assert status == 0
+    assert not [p for p in app.session_processes() if p.state != "Z"]
+
+
+def test_sigint_storm_during_startup(start_app: StartApp) -> None:
+    app = start_app("many_workers_app")
+    app.wait_event("manager_ready")
+
+    for _ in range(20):
+        app.send_signal(signal.SIGINT)
+    status = app.wait_exit()
+
+    assert status == 1
+    assert not [p for p in app.session_processes() if p.state != "Z"]
+
+
+def test_master_death_bounds_hanging_terminate(start_app: StartApp) -> None:
+    app = start_app("stubborn_app")
+    stubborn = app.wait_event("run", service="stubborn")
+    probe = app.wait_event("run", service="probe")
+
+    os.kill(app.pid, signal.SIGKILL)
+    app.wait_event("terminate", service="stubborn", timeout=5)
+
+    # Without its master, the worker enforces its own graceful timeout (1 s).
+    app.wait_for(
+        lambda: not is_running(stubborn.pid), timeout=10, what="the stubborn worker to exit"
+    )
+    app.wait_for(lambda: not is_running(probe.pid), timeout=5, what="the probe worker to exit")
+    assert "did not return within 1.0 s after the master died" in app.log_text()
