@@ -24,6 +24,7 @@ from cotyledon.core import ReloadPolicy
 from cotyledon.core import ServiceAdded
 from cotyledon.core import ServiceId
 from cotyledon.core import ServiceSpec
+from cotyledon.core import ShutdownTimeoutChanged
 from cotyledon.core import Slot
 from cotyledon.core import StopMode
 from cotyledon.core import StopRequested
@@ -52,6 +53,8 @@ class _ServiceEntry:
     factory: Callable[..., Any]
     args: tuple[Any, ...]
     kwargs: dict[str, Any]
+    own_timeout: float | None
+    """The service's own graceful_shutdown_timeout; None: the manager's."""
 
 
 class ServiceManager:
@@ -89,6 +92,7 @@ class ServiceManager:
         """
         _validation.check_seconds(wait_interval, "wait_interval")
         timeout = _validation.check_seconds(graceful_shutdown_timeout, "graceful_shutdown_timeout")
+        assert timeout is not None
         if mp_context is not None and not isinstance(
             mp_context, multiprocessing.context.BaseContext
         ):
@@ -104,8 +108,8 @@ class ServiceManager:
         ServiceManager._process_runner_already_created = True
 
         self.mp_context: multiprocessing.context.BaseContext = mp_context or default_context()
-        self._graceful_shutdown_timeout = timeout
         self._lock = threading.RLock()
+        self._timeout = timeout
         self._entries: dict[ServiceId, _ServiceEntry] = {}
         self._hooks = Hooks()
         self._requests = RequestQueue()
@@ -169,21 +173,48 @@ class ServiceManager:
                 f"got {kwargs!r} ({type(kwargs).__name__})"
             )
 
-        timeout = self._graceful_shutdown_timeout if service_timeout is None else service_timeout
-        spec = ServiceSpec(
-            service_id=ServiceId(uuid.uuid4()),
-            name=name,
-            workers=workers,
-            # 0 means that a stopping worker may take as long as it needs.
-            graceful_shutdown_timeout=timeout or None,
-            reload_policy=_reload_policy(service),
-        )
-        entry = _ServiceEntry(spec, service, tuple(args), dict(kwargs))
         with self._lock:
+            spec = ServiceSpec(
+                service_id=ServiceId(uuid.uuid4()),
+                name=name,
+                workers=workers,
+                graceful_shutdown_timeout=self._effective_timeout(service_timeout),
+                reload_policy=_reload_policy(service),
+            )
+            entry = _ServiceEntry(spec, service, tuple(args), dict(kwargs), service_timeout)
             self._entries[spec.service_id] = entry
             if self._running:
                 self._requests.put(ServiceAdded(spec))
         return spec.service_id
+
+    @property
+    def _graceful_shutdown_timeout(self) -> float:
+        """The manager's graceful shutdown timeout, in seconds (0: forever).
+
+        Private in name, as in cotyledon 2.x, where the oslo.config glue sets
+        it on each reload. Setting it applies to the services without a
+        timeout of their own, for the stops that start afterwards.
+        """
+        return self._timeout
+
+    @_graceful_shutdown_timeout.setter
+    def _graceful_shutdown_timeout(self, value: float) -> None:
+        timeout = _validation.check_seconds(value, "graceful_shutdown_timeout")
+        assert timeout is not None
+        with self._lock:
+            self._timeout = timeout
+            for entry in self._entries.values():
+                if entry.own_timeout is not None:
+                    continue
+                effective = self._effective_timeout(None)
+                entry.spec = attrs.evolve(entry.spec, graceful_shutdown_timeout=effective)
+                if self._running:
+                    self._requests.put(ShutdownTimeoutChanged(entry.spec.service_id, effective))
+
+    def _effective_timeout(self, own_timeout: float | None) -> float | None:
+        timeout = self._timeout if own_timeout is None else own_timeout
+        # 0 means that a stopping worker may take as long as it needs.
+        return timeout or None
 
     def reconfigure(self, service_id: ServiceId, workers: int) -> None:
         """Change the number of workers of a service.

@@ -7,6 +7,8 @@ import multiprocessing
 import signal
 import uuid
 
+import pytest
+
 import cotyledon
 import cotyledon.types
 from cotyledon.runtime import _signals
@@ -136,3 +138,26 @@ def test_new_manager_replaces_previous_signals() -> None:
     _signals._active.close()  # type: ignore[union-attr]
 
     assert signal.getsignal(signal.SIGTERM) is original
+
+
+class OwnTimeout(cotyledon.Service):
+    graceful_shutdown_timeout = 5
+
+
+def test_timeout_setter_updates_services_without_own() -> None:
+    manager = cotyledon.ServiceManager(graceful_shutdown_timeout=60)
+    shared = manager.add(Named)
+    own = manager.add(OwnTimeout)
+
+    manager._graceful_shutdown_timeout = 0
+
+    assert manager._graceful_shutdown_timeout == 0
+    assert manager._entries[shared].spec.graceful_shutdown_timeout is None
+    assert manager._entries[own].spec.graceful_shutdown_timeout == 5
+
+
+def test_timeout_setter_rejects_negative() -> None:
+    manager = cotyledon.ServiceManager()
+
+    with pytest.raises(ValueError, match="graceful_shutdown_timeout must be >= 0 seconds, got -2"):
+        manager._graceful_shutdown_timeout = -2

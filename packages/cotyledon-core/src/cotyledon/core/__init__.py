@@ -21,6 +21,7 @@ from cotyledon.core._commands import WorkerSignal
 from cotyledon.core._events import Event
 from cotyledon.core._events import ReloadRequested
 from cotyledon.core._events import ServiceAdded
+from cotyledon.core._events import ShutdownTimeoutChanged
 from cotyledon.core._events import SpawnFailed
 from cotyledon.core._events import Start
 from cotyledon.core._events import StopMode
@@ -71,6 +72,7 @@ __all__ = [
     "ServiceAdded",
     "ServiceId",
     "ServiceSpec",
+    "ShutdownTimeoutChanged",
     "SignalWorker",
     "Slot",
     "SlotState",

@@ -43,6 +43,18 @@ class WorkersChanged:
 
 
 @attrs.frozen
+class ShutdownTimeoutChanged:
+    """The graceful shutdown timeout of a service was changed.
+
+    It applies to the stops that start after the change; None means that
+    a stopping worker may take as long as it needs.
+    """
+
+    service_id: ServiceId
+    graceful_shutdown_timeout: float | None
+
+
+@attrs.frozen
 class WorkerSpawned:
     """The process of a slot was started, with this pid."""
 
@@ -91,6 +103,7 @@ Event = (
     Start
     | ServiceAdded
     | WorkersChanged
+    | ShutdownTimeoutChanged
     | WorkerSpawned
     | SpawnFailed
     | WorkerExited

@@ -33,6 +33,7 @@ from cotyledon.core._commands import WorkerSignal
 from cotyledon.core._events import Event
 from cotyledon.core._events import ReloadRequested
 from cotyledon.core._events import ServiceAdded
+from cotyledon.core._events import ShutdownTimeoutChanged
 from cotyledon.core._events import SpawnFailed
 from cotyledon.core._events import Start
 from cotyledon.core._events import StopMode
@@ -177,6 +178,8 @@ class Supervisor:
             self._on_service_added(event.spec, now)
         elif isinstance(event, WorkersChanged):
             self._on_workers_changed(event.service_id, event.workers, now, out)
+        elif isinstance(event, ShutdownTimeoutChanged):
+            self._on_timeout_changed(event.service_id, event.graceful_shutdown_timeout)
         elif isinstance(event, WorkerSpawned):
             self._on_spawned(event.slot, event.pid, now, out)
         elif isinstance(event, SpawnFailed):
@@ -224,6 +227,12 @@ class Supervisor:
         present = [slot.worker_id for slot in self._records if slot.service_id == service_id]
         for slot in surplus_slots(spec, present):
             self._stop(self._records[slot], StopReason.RETIRE, now, out)
+
+    def _on_timeout_changed(self, service_id: ServiceId, timeout: float | None) -> None:
+        spec = self._specs.get(service_id)
+        if spec is None:
+            raise ValueError(f"unknown service id {service_id}")
+        self._specs[service_id] = attrs.evolve(spec, graceful_shutdown_timeout=timeout)
 
     def _on_spawned(self, slot: Slot, pid: int, now: float, out: list[Command]) -> None:
         record = self._records[slot]
