@@ -10,12 +10,28 @@ from cotyledon._errors import InvalidTypeError
 from cotyledon._errors import UnpicklableError
 from cotyledon._manager import ServiceManager
 from cotyledon._service import Service
+from cotyledon.core import ManagerPhase
+from cotyledon.core import ManagerStatus
+from cotyledon.core import ServiceStatus
+from cotyledon.core import SlotState
+from cotyledon.core import WorkerStatus
+from cotyledon.runtime import LifecycleListener
+from cotyledon.runtime import WorkerEvent
+from cotyledon.runtime import WorkerEventKind
 
 __all__ = [
     "CotyledonError",
     "InvalidArgumentError",
     "InvalidTypeError",
+    "LifecycleListener",
+    "ManagerPhase",
+    "ManagerStatus",
     "Service",
     "ServiceManager",
+    "ServiceStatus",
+    "SlotState",
     "UnpicklableError",
+    "WorkerEvent",
+    "WorkerEventKind",
+    "WorkerStatus",
 ]

@@ -17,6 +17,7 @@ from typing import NoReturn
 import attrs
 
 from cotyledon import _validation
+from cotyledon._discovery import discover_listeners
 from cotyledon._errors import InvalidArgumentError
 from cotyledon._errors import InvalidTypeError
 from cotyledon._service import Service
@@ -31,6 +32,7 @@ from cotyledon.core import StopRequested
 from cotyledon.core import Supervisor
 from cotyledon.core import WorkersChanged
 from cotyledon.runtime import Hooks
+from cotyledon.runtime import LifecycleListener
 from cotyledon.runtime import MasterLoop
 from cotyledon.runtime import MonotonicClock
 from cotyledon.runtime import OnDeadWorkerHook
@@ -78,6 +80,9 @@ class ServiceManager:
         wait_interval: float = 0.01,
         graceful_shutdown_timeout: float = 60,
         mp_context: multiprocessing.context.BaseContext | None = None,
+        *,
+        listeners: Sequence[LifecycleListener] = (),
+        discover_listeners: bool = True,
     ) -> None:
         """Create the manager.
 
@@ -89,6 +94,11 @@ class ServiceManager:
         must be picklable. ``wait_interval`` is accepted for compatibility
         with cotyledon 2.x and has no effect: workers start without a pause,
         and restarts of a failing worker are paced by backoff.
+
+        ``listeners`` are told of the manager's lifecycle (see
+        ``LifecycleListener``). With ``discover_listeners``, ``run()`` also
+        adds the listeners that installed distributions declare under the
+        ``cotyledon.listeners`` entry point group (cotyledon-systemd does).
         """
         _validation.check_seconds(wait_interval, "wait_interval")
         timeout = _validation.check_seconds(graceful_shutdown_timeout, "graceful_shutdown_timeout")
@@ -100,6 +110,8 @@ class ServiceManager:
                 "mp_context must be a multiprocessing context such as "
                 f"multiprocessing.get_context('spawn'), got {mp_context!r}"
             )
+        for listener in listeners:
+            _check_listener(listener)
         if ServiceManager._process_runner_already_created:
             raise RuntimeError(
                 "Only one instance of ServiceManager per application is allowed: "
@@ -114,6 +126,8 @@ class ServiceManager:
         self._hooks = Hooks()
         self._requests = RequestQueue()
         self._running = False
+        self._listeners: list[LifecycleListener] = list(listeners)
+        self._discover_listeners = discover_listeners
         # As in cotyledon 2.x, the master's signals are caught from here on,
         # so that a SIGTERM that comes before run() stops the manager
         # cleanly once it runs. Only the main thread can set handlers.
@@ -234,6 +248,12 @@ class ServiceManager:
             if self._running:
                 self._requests.put(WorkersChanged(service_id, workers))
 
+    def add_listener(self, listener: LifecycleListener) -> None:
+        """Add a lifecycle listener; it takes effect at the next ``run()``."""
+        _check_listener(listener)
+        with self._lock:
+            self._listeners.append(listener)
+
     def register_hooks(
         self,
         on_terminate: OnTerminateHook | None = None,
@@ -282,7 +302,10 @@ class ServiceManager:
                 raise RuntimeError("ServiceManager.run() is already running")
             self._check_picklable()
             specs = [entry.spec for entry in self._entries.values()]
+            listeners = list(self._listeners)
             self._running = True
+        if self._discover_listeners:
+            listeners.extend(discover_listeners())
         program = program_name()
         loop = MasterLoop(
             supervisor=Supervisor(specs, random=random.Random().random),
@@ -293,6 +316,7 @@ class ServiceManager:
             recipe_for=self._recipe_for,
             program_name=program,
             signals=self._signals,
+            listeners=listeners,
         )
         try:
             status = loop.run()
@@ -337,6 +361,14 @@ class ServiceManager:
             _validation.check_picklable(entry.kwargs, f"kwargs of service {name!r}", method)
         for hook in self._hooks.on_new_worker:
             _validation.check_picklable(hook, f"on_new_worker hook {hook!r}", method)
+
+
+def _check_listener(listener: object) -> None:
+    if not isinstance(listener, LifecycleListener):
+        raise InvalidTypeError(
+            "a listener must be an instance of a cotyledon.LifecycleListener subclass, "
+            f"got {listener!r} ({type(listener).__name__})"
+        )
 
 
 def _service_name(service: Callable[..., Any]) -> str:

@@ -41,7 +41,10 @@ def test_types_module_has_id_types() -> None:
 def test_manager_signature_matches_2x() -> None:
     parameters = inspect.signature(cotyledon.ServiceManager).parameters
 
-    assert list(parameters) == ["wait_interval", "graceful_shutdown_timeout", "mp_context"]
+    positional = [p.name for p in parameters.values() if p.kind is p.POSITIONAL_OR_KEYWORD]
+    extra = [p for p in parameters.values() if p.kind is not p.POSITIONAL_OR_KEYWORD]
+    assert positional == ["wait_interval", "graceful_shutdown_timeout", "mp_context"]
+    assert all(p.kind is p.KEYWORD_ONLY and p.default is not p.empty for p in extra)
     assert parameters["wait_interval"].default == 0.01
     assert parameters["graceful_shutdown_timeout"].default == 60
     assert parameters["mp_context"].default is None

@@ -262,3 +262,34 @@ def many_workers_app() -> None:
     _report_hooks(manager, names)
     report("manager_ready")
     manager.run()
+
+
+class TickingListener(cotyledon.LifecycleListener):
+    """Asks for a liveness tick every 0.05 s and reports each."""
+
+    def liveness_interval(self) -> float | None:
+        return 0.05
+
+    def on_liveness_tick(self, status: cotyledon.ManagerStatus) -> None:
+        report("tick", summary=status.summary())
+
+
+class BrokenListener(cotyledon.LifecycleListener):
+    def on_ready(self, status: cotyledon.ManagerStatus) -> None:
+        raise RuntimeError("listener fails")
+
+    def on_worker_event(self, event: cotyledon.WorkerEvent) -> None:
+        raise RuntimeError("listener fails on worker event")
+
+
+def listeners_app() -> None:
+    manager = cotyledon.ServiceManager(listeners=[BrokenListener(), TickingListener()])
+    manager.add(Probe, 2)
+    manager.add(Restarter, 1)
+    manager.run()
+
+
+def no_discovery_app() -> None:
+    manager = cotyledon.ServiceManager(discover_listeners=False)
+    manager.add(Probe, 1)
+    manager.run()

@@ -267,6 +267,39 @@ class ManagerProcess:
 
         return self.wait_for(find, timeout, f"{count} events {kind}")
 
+    def live_workers(self, service: str | None = None) -> dict[tuple[str, int], int]:
+        """Map (service name, worker id) to the pid of each live worker.
+
+        Built from the ``worker_started`` and ``worker_exited`` events that
+        the manager's lifecycle listener reports; call ``receive()`` or a
+        wait first to take in the latest events.
+        """
+        live: dict[tuple[str, int], int] = {}
+        for event in self.events:
+            if service is not None and event.get("service") != service:
+                continue
+            key = (event.get("service"), event.get("worker_id"))
+            if event.kind == "worker_started":
+                live[key] = event["worker_pid"]
+            elif event.kind == "worker_exited" and live.get(key) == event["worker_pid"]:
+                del live[key]
+        return live
+
+    def wait_ready(self, timeout: float = DEFAULT_TIMEOUT) -> ProbeEvent:
+        """Wait until every initial worker of the manager is ready."""
+        return self.wait_event("manager_ready", timeout)
+
+    def signal_worker(self, service: str, worker_id: int, signum: int) -> int:
+        """Send a signal to the live worker of a slot; return its pid."""
+        self.receive()
+        pid = self.live_workers(service).get((service, worker_id))
+        if pid is None:
+            raise LookupError(
+                f"no live worker {service}({worker_id}); live workers: {self.live_workers()}"
+            )
+        os.kill(pid, signum)
+        return pid
+
     def _started(self) -> subprocess.Popen[bytes]:
         if self._process is None:
             raise RuntimeError(f"{self!r} is not started: call start() first")

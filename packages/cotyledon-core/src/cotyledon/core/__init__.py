@@ -7,6 +7,10 @@ commands it gets back.
 """
 
 from cotyledon.core._clock import Clock
+from cotyledon.core._commands import AnnounceReady
+from cotyledon.core._commands import AnnounceReloaded
+from cotyledon.core._commands import AnnounceReloading
+from cotyledon.core._commands import AnnounceStopping
 from cotyledon.core._commands import Command
 from cotyledon.core._commands import ExitManager
 from cotyledon.core._commands import KillWorker
@@ -28,6 +32,8 @@ from cotyledon.core._events import StopMode
 from cotyledon.core._events import StopRequested
 from cotyledon.core._events import TimerFired
 from cotyledon.core._events import WorkerExited
+from cotyledon.core._events import WorkerReport
+from cotyledon.core._events import WorkerReported
 from cotyledon.core._events import WorkersChanged
 from cotyledon.core._events import WorkerSpawned
 from cotyledon.core._ids import ServiceId
@@ -45,6 +51,9 @@ from cotyledon.core._respawn import RespawnPolicy
 from cotyledon.core._shutdown import FAST_STOP_GRACE
 from cotyledon.core._spec import ReloadPolicy
 from cotyledon.core._spec import ServiceSpec
+from cotyledon.core._status import ManagerStatus
+from cotyledon.core._status import ServiceStatus
+from cotyledon.core._status import WorkerStatus
 from cotyledon.core._supervisor import SlotView
 from cotyledon.core._supervisor import Step
 from cotyledon.core._supervisor import Supervisor
@@ -54,6 +63,10 @@ __all__ = [
     "FAST_STOP_GRACE",
     "PHASE_TRANSITIONS",
     "SLOT_TRANSITIONS",
+    "AnnounceReady",
+    "AnnounceReloaded",
+    "AnnounceReloading",
+    "AnnounceStopping",
     "Clock",
     "Command",
     "Event",
@@ -61,6 +74,7 @@ __all__ = [
     "InvalidTransitionError",
     "KillWorker",
     "ManagerPhase",
+    "ManagerStatus",
     "ReloadPolicy",
     "ReloadRequested",
     "ReportSpawnFailure",
@@ -72,6 +86,7 @@ __all__ = [
     "ServiceAdded",
     "ServiceId",
     "ServiceSpec",
+    "ServiceStatus",
     "ShutdownTimeoutChanged",
     "SignalWorker",
     "Slot",
@@ -89,8 +104,11 @@ __all__ = [
     "TimerFired",
     "WorkerExited",
     "WorkerId",
+    "WorkerReport",
+    "WorkerReported",
     "WorkerSignal",
     "WorkerSpawned",
+    "WorkerStatus",
     "WorkersChanged",
     "assert_never",
     "render_slot_table",

@@ -105,6 +105,26 @@ class ReportSpawnFailure:
 
 
 @attrs.frozen
+class AnnounceReady:
+    """Every worker of the initial services is ready, for the first time."""
+
+
+@attrs.frozen
+class AnnounceReloading:
+    """A reload starts."""
+
+
+@attrs.frozen
+class AnnounceReloaded:
+    """Every worker has reloaded, or been replaced by a ready one."""
+
+
+@attrs.frozen
+class AnnounceStopping:
+    """The manager starts to stop."""
+
+
+@attrs.frozen
 class ExitManager:
     """Every worker is gone: the master exits with this status."""
 
@@ -119,5 +139,9 @@ Command = (
     | RunReloadHooks
     | ReportWorkerExit
     | ReportSpawnFailure
+    | AnnounceReady
+    | AnnounceReloading
+    | AnnounceReloaded
+    | AnnounceStopping
     | ExitManager
 )

@@ -82,6 +82,24 @@ class WorkerExited:
     exit_code: int
 
 
+class WorkerReport(enum.Enum):
+    """What a worker tells its master about itself."""
+
+    READY = "ready"
+    """The service is built and ``run()`` starts."""
+
+    RELOADED = "reloaded"
+    """``reload()`` returned."""
+
+
+@attrs.frozen
+class WorkerReported:
+    """A live worker sent a report over its control channel."""
+
+    pid: int
+    report: WorkerReport
+
+
 @attrs.frozen
 class StopRequested:
     """The manager was asked to stop."""
@@ -107,6 +125,7 @@ Event = (
     | WorkerSpawned
     | SpawnFailed
     | WorkerExited
+    | WorkerReported
     | StopRequested
     | ReloadRequested
     | TimerFired

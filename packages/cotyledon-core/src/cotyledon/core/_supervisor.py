@@ -19,6 +19,10 @@ from typing import final
 
 import attrs
 
+from cotyledon.core._commands import AnnounceReady
+from cotyledon.core._commands import AnnounceReloaded
+from cotyledon.core._commands import AnnounceReloading
+from cotyledon.core._commands import AnnounceStopping
 from cotyledon.core._commands import Command
 from cotyledon.core._commands import ExitManager
 from cotyledon.core._commands import KillWorker
@@ -40,6 +44,8 @@ from cotyledon.core._events import StopMode
 from cotyledon.core._events import StopRequested
 from cotyledon.core._events import TimerFired
 from cotyledon.core._events import WorkerExited
+from cotyledon.core._events import WorkerReport
+from cotyledon.core._events import WorkerReported
 from cotyledon.core._events import WorkersChanged
 from cotyledon.core._events import WorkerSpawned
 from cotyledon.core._ids import ServiceId
@@ -57,6 +63,9 @@ from cotyledon.core._scheduler import missing_slots
 from cotyledon.core._scheduler import surplus_slots
 from cotyledon.core._shutdown import stop_deadline
 from cotyledon.core._spec import ServiceSpec
+from cotyledon.core._status import ManagerStatus
+from cotyledon.core._status import ServiceStatus
+from cotyledon.core._status import WorkerStatus
 from cotyledon.core._utils import assert_never
 
 
@@ -92,6 +101,10 @@ class _SlotRecord:
     deadline: float | None = None
     stop_started: float | None = None
     stop_reason: StopReason | None = None
+    ready: bool = False
+    started_at: float | None = None
+    restarts: int = 0
+    last_exit_code: int | None = None
 
     def view(self) -> SlotView:
         return SlotView(
@@ -132,6 +145,11 @@ class Supervisor:
         # equal times deterministic: first scheduled, first served.
         self._timers: list[tuple[float, int, Slot]] = []
         self._sequence = itertools.count()
+        self._announced_ready = False
+        # Slots whose worker has yet to finish the reload in progress; None
+        # while no reload is in progress.
+        self._reloading: set[Slot] | None = None
+        self._revision = 0
 
     def __repr__(self) -> str:
         counts: dict[str, int] = {}
@@ -152,6 +170,34 @@ class Supervisor:
     def specs(self) -> Mapping[ServiceId, ServiceSpec]:
         """The services, in the order they were added."""
         return dict(self._specs)
+
+    @property
+    def revision(self) -> int:
+        """A number that changes whenever the status would."""
+        return self._revision
+
+    def status(self, now: float) -> ManagerStatus:
+        """Return a snapshot of the manager and its workers at time ``now``."""
+        by_service: dict[ServiceId, list[WorkerStatus]] = {sid: [] for sid in self._specs}
+        for slot in sorted(self._records):
+            record = self._records[slot]
+            uptime = None if record.started_at is None else now - record.started_at
+            by_service.setdefault(slot.service_id, []).append(
+                WorkerStatus(
+                    worker_id=slot.worker_id,
+                    state=record.state,
+                    pid=record.pid,
+                    ready=record.ready,
+                    restarts=record.restarts,
+                    uptime=uptime,
+                    last_exit_code=record.last_exit_code,
+                )
+            )
+        services = tuple(
+            ServiceStatus(spec.service_id, spec.name, spec.workers, tuple(by_service[sid]))
+            for sid, spec in self._specs.items()
+        )
+        return ManagerStatus(self._phase, self._announced_ready, services)
 
     def spec(self, service_id: ServiceId) -> ServiceSpec | None:
         """Return the spec of a service, or None for an unknown id."""
@@ -186,6 +232,8 @@ class Supervisor:
             self._on_spawn_failed(event.slot, event.reason, now, out)
         elif isinstance(event, WorkerExited):
             self._on_exited(event.pid, event.exit_code, now, out)
+        elif isinstance(event, WorkerReported):
+            self._on_reported(event.pid, event.report)
         elif isinstance(event, StopRequested):
             self._on_stop(event.mode, now, out)
         elif isinstance(event, ReloadRequested):
@@ -195,6 +243,7 @@ class Supervisor:
         else:
             assert_never(event)
         self._run_due_timers(now, out)
+        self._announce(out)
         self._finish_if_done(out)
         return Step(tuple(out), self._next_deadline())
 
@@ -239,6 +288,7 @@ class Supervisor:
         self._move_slot(record, SlotTrigger.SPAWNED, SlotState.RUNNING)
         record.pid = pid
         record.respawn_at = None
+        record.started_at = now
         self._slots_by_pid[pid] = slot
         self._limiter.record_start(slot, now)
 
@@ -273,6 +323,13 @@ class Supervisor:
         record.deadline = None
         record.stop_started = None
         record.stop_reason = None
+        record.ready = False
+        record.started_at = None
+        record.last_exit_code = exit_code
+        if self._reloading is not None and reason is not StopReason.RESTART:
+            # A worker that died instead of reloading has nothing more to do
+            # for this reload; its replacement starts with the new state.
+            self._reloading.discard(slot)
         if not self._wants(slot):
             self._move_slot(record, SlotTrigger.EXITED, SlotState.GONE)
             self._drop(record)
@@ -282,6 +339,8 @@ class Supervisor:
         # A worker that the supervisor stopped (a restart on reload, a
         # retirement undone by a new worker count) is replaced at once and
         # does not count as a failure of its slot.
+        if reason is None:
+            record.restarts += 1
         delay = 0.0 if reason is not None else self._limiter.delay_after_exit(slot, now)
         self._move_slot(record, SlotTrigger.EXITED, SlotState.BACKING_OFF)
         out.append(ReportWorkerExit(slot, pid, exit_code, reason, delay))
@@ -292,11 +351,14 @@ class Supervisor:
             if self._phase not in (ManagerPhase.NEW, ManagerPhase.RUNNING):
                 return
             self._move_phase(ManagerPhase.STOPPING)
+            out.append(AnnounceStopping())
             out.append(RunTerminateHooks())
             reason = StopReason.SHUTDOWN
         elif mode is StopMode.FAST:
             if self._phase in (ManagerPhase.INTERRUPTING, ManagerPhase.DONE):
                 return
+            if self._phase is not ManagerPhase.STOPPING:
+                out.append(AnnounceStopping())
             self._move_phase(ManagerPhase.INTERRUPTING)
             reason = StopReason.INTERRUPT
         else:
@@ -307,16 +369,49 @@ class Supervisor:
     def _on_reload(self, now: float, out: list[Command]) -> None:
         if self._phase is not ManagerPhase.RUNNING:
             return
+        out.append(AnnounceReloading())
         out.append(RunReloadHooks())
+        self._reloading = set()
         for record in list(self._records.values()):
             if record.state is not SlotState.RUNNING or record.pid is None:
                 continue
             spec = self._specs[record.slot.service_id]
             signal, reason = reload_request(spec.reload_policy)
+            self._reloading.add(record.slot)
             if reason is None:
                 out.append(SignalWorker(record.slot, record.pid, signal, None))
             else:
                 self._stop(record, reason, now, out)
+        self._revision += 1
+
+    def _on_reported(self, pid: int, report: WorkerReport) -> None:
+        slot = self._slots_by_pid.get(pid)
+        if slot is None:
+            return  # an exit already reaped, or not a worker of ours
+        record = self._records[slot]
+        if report is WorkerReport.READY:
+            record.ready = True
+            if self._reloading is not None and record.stop_reason is None:
+                # A replacement started during the reload runs the new state.
+                self._reloading.discard(slot)
+        elif report is WorkerReport.RELOADED:
+            if self._reloading is not None:
+                self._reloading.discard(slot)
+        else:
+            assert_never(report)
+        self._revision += 1
+
+    def _announce(self, out: list[Command]) -> None:
+        if self._phase is not ManagerPhase.RUNNING:
+            return
+        if not self._announced_ready and all(record.ready for record in self._records.values()):
+            self._announced_ready = True
+            self._revision += 1
+            out.append(AnnounceReady())
+        if self._reloading is not None and not self._reloading:
+            self._reloading = None
+            self._revision += 1
+            out.append(AnnounceReloaded())
 
     # Slot moves
 
@@ -432,14 +527,18 @@ class Supervisor:
     def _drop(self, record: _SlotRecord) -> None:
         del self._records[record.slot]
         self._limiter.forget(record.slot)
+        if self._reloading is not None:
+            self._reloading.discard(record.slot)
 
     def _move_slot(self, record: _SlotRecord, trigger: SlotTrigger, target: SlotState) -> None:
         check_slot_move(record.state, trigger, target)
         record.state = target
+        self._revision += 1
 
     def _move_phase(self, target: ManagerPhase) -> None:
         check_phase_move(self._phase, target)
         self._phase = target
+        self._revision += 1
 
 
 def _signal_for(reason: StopReason) -> WorkerSignal:

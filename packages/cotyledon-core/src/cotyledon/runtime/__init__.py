@@ -13,6 +13,9 @@ from cotyledon.runtime._hooks import OnDeadWorkerHook
 from cotyledon.runtime._hooks import OnNewWorkerHook
 from cotyledon.runtime._hooks import OnReloadHook
 from cotyledon.runtime._hooks import OnTerminateHook
+from cotyledon.runtime._listeners import LifecycleListener
+from cotyledon.runtime._listeners import WorkerEvent
+from cotyledon.runtime._listeners import WorkerEventKind
 from cotyledon.runtime._master import MasterLoop
 from cotyledon.runtime._platform import default_context
 from cotyledon.runtime._proctitle import program_name
@@ -24,6 +27,7 @@ from cotyledon.runtime._worker import WorkerRecipe
 
 __all__ = [
     "Hooks",
+    "LifecycleListener",
     "MasterLoop",
     "MonotonicClock",
     "OnDeadWorkerHook",
@@ -32,6 +36,8 @@ __all__ = [
     "OnTerminateHook",
     "RequestQueue",
     "SignalWakeup",
+    "WorkerEvent",
+    "WorkerEventKind",
     "WorkerRecipe",
     "default_context",
     "describe_exit",

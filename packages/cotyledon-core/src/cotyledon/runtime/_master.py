@@ -18,8 +18,13 @@ import selectors
 import signal
 import threading
 from collections.abc import Callable
+from collections.abc import Sequence
 from typing import final
 
+from cotyledon.core import AnnounceReady
+from cotyledon.core import AnnounceReloaded
+from cotyledon.core import AnnounceReloading
+from cotyledon.core import AnnounceStopping
 from cotyledon.core import Clock
 from cotyledon.core import Command
 from cotyledon.core import Event
@@ -41,13 +46,20 @@ from cotyledon.core import StopRequested
 from cotyledon.core import Supervisor
 from cotyledon.core import TimerFired
 from cotyledon.core import WorkerExited
+from cotyledon.core import WorkerReport
+from cotyledon.core import WorkerReported
 from cotyledon.core import WorkerSignal
 from cotyledon.core import WorkerSpawned
 from cotyledon.core import assert_never
+from cotyledon.runtime._control import ControlServer
 from cotyledon.runtime._exits import describe_exit
 from cotyledon.runtime._exits import signal_name
 from cotyledon.runtime._hooks import Hooks
 from cotyledon.runtime._hooks import run_hooks
+from cotyledon.runtime._listeners import LifecycleListener
+from cotyledon.runtime._listeners import ListenerSet
+from cotyledon.runtime._listeners import WorkerEvent
+from cotyledon.runtime._listeners import WorkerEventKind
 from cotyledon.runtime._platform import log_platform_limits
 from cotyledon.runtime._platform import raise_open_file_limit
 from cotyledon.runtime._proctitle import set_master_title
@@ -75,6 +87,7 @@ class MasterLoop:
         recipe_for: Callable[[Slot], WorkerRecipe],
         program_name: str,
         signals: SignalWakeup | None = None,
+        listeners: Sequence[LifecycleListener] = (),
     ) -> None:
         self._supervisor = supervisor
         self._context = context
@@ -87,6 +100,10 @@ class MasterLoop:
         self._status: int | None = None
         self._spawner: Spawner | None = None
         self._signals = signals
+        self._listeners = ListenerSet(listeners)
+        self._notified_revision = -1
+        self._liveness_interval: float | None = None
+        self._next_tick: float | None = None
 
     def __repr__(self) -> str:
         return f"<MasterLoop {self._supervisor!r} deadline={self._deadline} status={self._status}>"
@@ -101,26 +118,35 @@ class MasterLoop:
         set_master_title(self._program_name)
         wakeup = self._signals or install_master_signals()
         selector = selectors.DefaultSelector()
+        control = ControlServer()
         try:
             selector.register(wakeup.fd, selectors.EVENT_READ, None)
+            selector.register(control, selectors.EVENT_READ, control)
             self._spawner = Spawner(
                 self._context,
                 self._recipe_for,
                 selector,
                 program_name=self._program_name,
-                master_fds=(*wakeup.fds, selector.fileno()),
+                control_address=control.address,
+                master_fds=(*wakeup.fds, selector.fileno(), control.fileno()),
             )
             self._requests.attach(wakeup.wake)
-            self._loop(wakeup, selector, self._spawner)
+            self._loop(wakeup, selector, self._spawner, control)
         finally:
             self._requests.detach()
+            self._listeners.close()
             selector.close()
+            control.close()
             wakeup.close()
         assert self._status is not None
         return self._status
 
     def _loop(
-        self, wakeup: SignalWakeup, selector: selectors.BaseSelector, spawner: Spawner
+        self,
+        wakeup: SignalWakeup,
+        selector: selectors.BaseSelector,
+        spawner: Spawner,
+        control: ControlServer,
     ) -> None:
         specs = self._supervisor.specs
         LOG.info(
@@ -131,23 +157,51 @@ class MasterLoop:
         )
         log_platform_limits()
         raise_open_file_limit()
+        self._liveness_interval = self._listeners.liveness_interval()
+        if self._liveness_interval is not None:
+            self._next_tick = self._clock.now()
         # Signals and requests that came before run(): a stop then ends the
         # manager before any worker starts.
-        self._process_wakeups(wakeup, spawner, reap=False)
+        self._process_wakeups(wakeup, spawner, control, ready=[])
         if self._status is None:
             self._handle(Start())
         while self._status is None:
-            timeout = None
-            if self._deadline is not None:
-                timeout = max(0.0, self._deadline - self._clock.now())
-            ready = selector.select(timeout)
-            self._process_wakeups(
-                wakeup, spawner, reap=any(key.data is spawner for key, _ in ready)
-            )
-            if self._deadline is not None and self._clock.now() >= self._deadline:
+            self._notify_status()
+            ready = selector.select(self._timeout())
+            self._process_wakeups(wakeup, spawner, control, ready=[key.data for key, _ in ready])
+            now = self._clock.now()
+            if self._deadline is not None and now >= self._deadline:
                 self._handle(TimerFired())
+            if self._next_tick is not None and now >= self._next_tick:
+                self._tick(now)
 
-    def _process_wakeups(self, wakeup: SignalWakeup, spawner: Spawner, *, reap: bool) -> None:
+    def _timeout(self) -> float | None:
+        wake_at = [t for t in (self._deadline, self._next_tick) if t is not None]
+        if not wake_at:
+            return None
+        return max(0.0, min(wake_at) - self._clock.now())
+
+    def _tick(self, now: float) -> None:
+        assert self._liveness_interval is not None
+        self._next_tick = now + self._liveness_interval
+        self._listeners.liveness_tick(self._supervisor.status(now))
+
+    def _notify_status(self) -> None:
+        revision = self._supervisor.revision
+        if not self._listeners or revision == self._notified_revision:
+            return
+        self._notified_revision = revision
+        self._listeners.status_changed(self._supervisor.status(self._clock.now()))
+
+    def _process_wakeups(
+        self,
+        wakeup: SignalWakeup,
+        spawner: Spawner,
+        control: ControlServer,
+        *,
+        ready: list[object],
+    ) -> None:
+        reap = spawner in ready
         for signum in wakeup.drain():
             if signum == signal.SIGCHLD:
                 reap = True
@@ -155,9 +209,22 @@ class MasterLoop:
                 self._on_signal(signum)
         for event in self._requests.drain():
             self._handle(event)
+        if control in ready:
+            for pid, report in control.receive():
+                self._on_report(pid, report)
         if reap:
             for worker, exit_code in spawner.reap():
                 self._handle(WorkerExited(worker.pid, exit_code))
+
+    def _on_report(self, pid: int, report: WorkerReport) -> None:
+        slot = self._supervisor.slot_of_pid(pid)
+        if slot is not None and self._listeners:
+            # The worker's own event first: it may complete a manager event.
+            kind = (
+                WorkerEventKind.READY if report is WorkerReport.READY else WorkerEventKind.RELOADED
+            )
+            self._listeners.worker_event(self._worker_event(kind, slot, pid))
+        self._handle(WorkerReported(pid, report))
 
     def _on_signal(self, signum: int) -> None:
         phase = self._supervisor.phase
@@ -209,6 +276,12 @@ class MasterLoop:
             run_hooks("on_reload", self._hooks.on_reload)
         elif isinstance(command, ReportWorkerExit):
             self._log_exit(command)
+            if self._listeners:
+                reason = command.stop_reason.value if command.stop_reason else None
+                event = self._worker_event(
+                    WorkerEventKind.EXITED, command.slot, command.pid, command.exit_code, reason
+                )
+                self._listeners.worker_event(event)
             run_hooks(
                 "on_dead_worker",
                 self._hooks.on_dead_worker,
@@ -228,12 +301,33 @@ class MasterLoop:
                 command.reason,
                 retry,
             )
+        elif isinstance(
+            command, (AnnounceReady, AnnounceReloading, AnnounceReloaded, AnnounceStopping)
+        ):
+            self._announce(command)
         elif isinstance(command, ExitManager):
             LOG.info("All workers have ended; master exiting with status %d", command.status)
             self._status = command.status
         else:
             assert_never(command)
         return None
+
+    def _announce(
+        self, command: AnnounceReady | AnnounceReloading | AnnounceReloaded | AnnounceStopping
+    ) -> None:
+        status = self._supervisor.status(self._clock.now())
+        if isinstance(command, AnnounceReady):
+            LOG.info("Manager ready: %s", status.summary())
+            self._listeners.ready(status)
+        elif isinstance(command, AnnounceReloading):
+            self._listeners.reloading(status)
+        elif isinstance(command, AnnounceReloaded):
+            LOG.info("Reload complete: %s", status.summary())
+            self._listeners.reloaded(status)
+        elif isinstance(command, AnnounceStopping):
+            self._listeners.stopping(status)
+        else:
+            assert_never(command)
 
     def _spawn(self, slot: Slot) -> Event:
         assert self._spawner is not None
@@ -243,7 +337,23 @@ class MasterLoop:
             LOG.debug("Spawn of worker %s failed", self._worker_name(slot), exc_info=True)
             return SpawnFailed(slot, f"{type(exc).__name__}: {exc}")
         LOG.info("Started worker %s with pid %d", self._worker_name(slot), worker.pid)
+        if self._listeners:
+            self._listeners.worker_event(
+                self._worker_event(WorkerEventKind.STARTED, slot, worker.pid)
+            )
         return WorkerSpawned(slot, worker.pid)
+
+    def _worker_event(
+        self,
+        kind: WorkerEventKind,
+        slot: Slot,
+        pid: int,
+        exit_code: int | None = None,
+        stop_reason: str | None = None,
+    ) -> WorkerEvent:
+        spec = self._supervisor.spec(slot.service_id)
+        name = spec.name if spec is not None else str(slot.service_id)
+        return WorkerEvent(kind, slot.service_id, name, slot.worker_id, pid, exit_code, stop_reason)
 
     def _log_signal(self, command: SignalWorker) -> None:
         name = self._worker_name(command.slot)

@@ -69,12 +69,14 @@ class Spawner:
         selector: selectors.BaseSelector,
         *,
         program_name: str,
+        control_address: str,
         master_fds: Iterable[int] = (),
     ) -> None:
         self._context = context
         self._selector = selector
         self._recipe_for = recipe_for
         self._program_name = program_name
+        self._control_address = control_address
         self._master_pid = os.getpid()
         self._master_fds = tuple(master_fds)
         self._processes: dict[int, WorkerProcess] = {}
@@ -104,7 +106,9 @@ class Spawner:
             sentinels = tuple(w.process.sentinel for w in self._processes.values())
             inherited = self._master_fds + sentinels
         recipe = self._recipe_for(slot)
-        bootstrap = WorkerBootstrap(recipe, self._master_pid, self._program_name, inherited)
+        bootstrap = WorkerBootstrap(
+            recipe, self._master_pid, self._program_name, self._control_address, inherited
+        )
         process = self._context.Process(  # type: ignore[attr-defined]
             target=worker_main,
             args=(bootstrap,),

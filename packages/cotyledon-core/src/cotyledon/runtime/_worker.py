@@ -30,7 +30,9 @@ import attrs
 
 from cotyledon.core import ServiceId
 from cotyledon.core import WorkerId
+from cotyledon.core import WorkerReport
 from cotyledon.runtime import _proctitle
+from cotyledon.runtime._control import ControlClient
 from cotyledon.runtime._exits import status_of_system_exit
 from cotyledon.runtime._hooks import OnNewWorkerHook
 from cotyledon.runtime._hooks import run_hooks
@@ -78,6 +80,8 @@ class WorkerBootstrap:
     recipe: WorkerRecipe
     master_pid: int
     program_name: str
+    control_address: str
+    """Where the worker sends its reports to the master."""
     inherited_fds: Sequence[int] = ()
     """The master's own descriptors, that a forked worker closes."""
 
@@ -140,6 +144,7 @@ class _WorkerLoop:
                 os.setpgid(0, 0)
         _proctitle.set_worker_title(bootstrap.program_name, recipe.service_name, recipe.worker_id)
         self._master = MasterWatch(bootstrap.master_pid)
+        self._control = ControlClient(bootstrap.control_address)
         unblock(SPAWN_BLOCKED_SIGNALS)
 
     def run(self) -> NoReturn:
@@ -252,6 +257,7 @@ class _WorkerLoop:
         self._wakeup.wake()
 
     def _call_run(self) -> None:
+        self._control.send(WorkerReport.READY)
         try:
             self._service.run()
         except SystemExit as exc:
@@ -294,6 +300,7 @@ class _WorkerLoop:
                 LOG.exception("Worker %s: reload() raised", self._title)
                 self._finish(1)
                 return
+            self._control.send(WorkerReport.RELOADED)
             with self._reload_done:
                 if not self._reload_pending or self._terminating:
                     return

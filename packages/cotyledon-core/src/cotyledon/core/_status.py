@@ -1,0 +1,82 @@
+"""Status snapshots: the state of a manager and its workers at one time."""
+
+from __future__ import annotations
+
+import attrs
+
+from cotyledon.core._ids import ServiceId
+from cotyledon.core._ids import WorkerId
+from cotyledon.core._lifecycle import ManagerPhase
+from cotyledon.core._lifecycle import SlotState
+
+
+@attrs.frozen
+class WorkerStatus:
+    """One worker slot."""
+
+    worker_id: WorkerId
+    state: SlotState
+    pid: int | None
+    ready: bool
+    """The worker has reported that its ``run()`` started."""
+    restarts: int
+    """How many times the slot's worker died without being asked to."""
+    uptime: float | None
+    """Seconds since its process started; None without a process."""
+    last_exit_code: int | None
+    """The exit code of the slot's previous process, if any."""
+
+
+@attrs.frozen
+class ServiceStatus:
+    """One service and its worker slots, lowest worker id first."""
+
+    service_id: ServiceId
+    name: str
+    workers: int
+    """The number of workers the service is configured to have."""
+    slots: tuple[WorkerStatus, ...]
+
+    @property
+    def ready_workers(self) -> int:
+        """The number of live workers that are ready."""
+        return sum(1 for slot in self.slots if slot.ready)
+
+    @property
+    def restarts(self) -> int:
+        return sum(slot.restarts for slot in self.slots)
+
+
+@attrs.frozen
+class ManagerStatus:
+    """The manager as a whole, with its services in the order of addition."""
+
+    phase: ManagerPhase
+    ready: bool
+    """Every worker of the initial services has been ready at least once."""
+    services: tuple[ServiceStatus, ...]
+
+    @property
+    def ready_workers(self) -> int:
+        return sum(service.ready_workers for service in self.services)
+
+    @property
+    def workers(self) -> int:
+        return sum(service.workers for service in self.services)
+
+    @property
+    def restarts(self) -> int:
+        return sum(service.restarts for service in self.services)
+
+    def summary(self) -> str:
+        """Describe the status in one line: ``web 4/4, mail 1/2 (3 restarts)``."""
+        parts = [
+            f"{service.name} {service.ready_workers}/{service.workers}" for service in self.services
+        ]
+        text = ", ".join(parts) if parts else "no services"
+        restarts = self.restarts
+        if restarts:
+            text += f" ({restarts} restart{'s' if restarts != 1 else ''})"
+        if self.phase is not ManagerPhase.RUNNING:
+            text = f"{self.phase.value}: {text}"
+        return text

@@ -1,0 +1,97 @@
+"""The control channel: workers report to their master.
+
+One Unix datagram socket, bound by the master, receives every worker's
+reports; each datagram is ``b"<pid> <report>"``. Datagrams from many
+workers never interleave, and the master needs one descriptor however
+many workers it has. On Linux the socket lives in the abstract namespace
+(no file to clean up); elsewhere in a private temporary directory. Any
+start method works, since a worker only needs the address.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import secrets
+import shutil
+import socket
+import sys
+import tempfile
+from typing import Final
+from typing import final
+
+from cotyledon.core import WorkerReport
+
+LOG = logging.getLogger(__name__)
+
+_MAX_DATAGRAM: Final = 256
+_RECEIVE_BUFFER: Final = 1 << 20
+# A worker waits this long for room in the master's queue before it gives
+# up on one report (the master is wedged or gone).
+_SEND_TIMEOUT: Final = 1.0
+
+
+@final
+class ControlServer:
+    """The master's end of the control channel."""
+
+    def __init__(self) -> None:
+        self._directory: str | None = None
+        if sys.platform.startswith("linux"):
+            self.address = f"\0cotyledon-{os.getpid()}-{secrets.token_hex(8)}"
+        else:
+            self._directory = tempfile.mkdtemp(prefix="cotyledon-")
+            self.address = os.path.join(self._directory, "control")
+        self._socket = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self._socket.bind(self.address)
+        self._socket.setblocking(False)
+        with contextlib.suppress(OSError):
+            self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _RECEIVE_BUFFER)
+
+    def __repr__(self) -> str:
+        return f"<ControlServer address={self.address!r}>"
+
+    def fileno(self) -> int:
+        return self._socket.fileno()
+
+    def receive(self) -> list[tuple[int, WorkerReport]]:
+        """Read every report waiting, in order of arrival."""
+        reports = []
+        while True:
+            try:
+                data = self._socket.recv(_MAX_DATAGRAM)
+            except BlockingIOError:
+                break
+            try:
+                pid_text, report_text = data.decode("ascii").split(" ", 1)
+                reports.append((int(pid_text), WorkerReport(report_text)))
+            except ValueError:
+                LOG.warning("Ignored an invalid report on the control channel: %r", data)
+        return reports
+
+    def close(self) -> None:
+        self._socket.close()
+        if self._directory is not None:
+            shutil.rmtree(self._directory, ignore_errors=True)
+
+
+@final
+class ControlClient:
+    """A worker's end of the control channel; safe to use from any thread."""
+
+    def __init__(self, address: str) -> None:
+        self._address = address
+        self._socket = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self._socket.settimeout(_SEND_TIMEOUT)
+
+    def __repr__(self) -> str:
+        return f"<ControlClient address={self._address!r}>"
+
+    def send(self, report: WorkerReport) -> None:
+        """Send a report; log and drop it when the master cannot take it."""
+        data = f"{os.getpid()} {report.value}".encode("ascii")
+        try:
+            self._socket.sendto(data, self._address)
+        except OSError as exc:
+            LOG.warning("Could not send the report %r to the master: %s", report.value, exc)

@@ -1,0 +1,150 @@
+"""Lifecycle listeners: code told of what the manager does, in the master.
+
+Listeners are the extension point for integrations such as systemd
+notification. Each method is called from the master's loop; one that
+raises is logged and the manager goes on.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from collections.abc import Sequence
+from typing import final
+
+import attrs
+
+from cotyledon.core import ManagerStatus
+from cotyledon.core import ServiceId
+from cotyledon.core import WorkerId
+
+LOG = logging.getLogger(__name__)
+
+
+class WorkerEventKind(enum.Enum):
+    """What happened to a worker."""
+
+    STARTED = "started"
+    READY = "ready"
+    RELOADED = "reloaded"
+    EXITED = "exited"
+
+
+@attrs.frozen
+class WorkerEvent:
+    """Something that happened to one worker process."""
+
+    kind: WorkerEventKind
+    service_id: ServiceId
+    service_name: str
+    worker_id: WorkerId
+    pid: int
+    exit_code: int | None = None
+    """For EXITED: the exit status, or minus the signal that killed it."""
+    stop_reason: str | None = None
+    """For EXITED: why the master had asked the worker to stop, if it had."""
+
+
+class LifecycleListener:
+    """Base class of lifecycle listeners; every method does nothing.
+
+    Subclass it and override what you need. ``status`` is a snapshot of
+    the manager at the time of the call.
+    """
+
+    def on_ready(self, status: ManagerStatus) -> None:
+        """Every worker of the initial services is ready (once per run)."""
+
+    def on_reloading(self, status: ManagerStatus) -> None:
+        """A reload starts (SIGHUP)."""
+
+    def on_reloaded(self, status: ManagerStatus) -> None:
+        """Every worker has reloaded or been replaced by a ready one."""
+
+    def on_stopping(self, status: ManagerStatus) -> None:
+        """The manager starts to stop."""
+
+    def on_status_changed(self, status: ManagerStatus) -> None:
+        """Workers started, became ready or exited; at most once per wake-up."""
+
+    def on_worker_event(self, event: WorkerEvent) -> None:
+        """A worker started, became ready, reloaded or exited."""
+
+    def liveness_interval(self) -> float | None:
+        """Seconds between two calls to ``on_liveness_tick``; None: none."""
+        return None
+
+    def on_liveness_tick(self, status: ManagerStatus) -> None:
+        """The master's loop is alive; called about every ``liveness_interval``."""
+
+    def close(self) -> None:
+        """The manager has stopped; release what the listener holds."""
+
+
+@final
+class ListenerSet:
+    """Calls every listener, logging and swallowing what each raises."""
+
+    def __init__(self, listeners: Sequence[LifecycleListener]) -> None:
+        self._listeners = tuple(listeners)
+
+    def __repr__(self) -> str:
+        return f"<ListenerSet {[type(listener).__name__ for listener in self._listeners]}>"
+
+    def __bool__(self) -> bool:
+        return bool(self._listeners)
+
+    def liveness_interval(self) -> float | None:
+        intervals = [
+            interval
+            for interval in map(self._call_returning, self._listeners)
+            if interval is not None and interval > 0
+        ]
+        return min(intervals) if intervals else None
+
+    def ready(self, status: ManagerStatus) -> None:
+        for listener in self._listeners:
+            self._call(listener, "on_ready", status)
+
+    def reloading(self, status: ManagerStatus) -> None:
+        for listener in self._listeners:
+            self._call(listener, "on_reloading", status)
+
+    def reloaded(self, status: ManagerStatus) -> None:
+        for listener in self._listeners:
+            self._call(listener, "on_reloaded", status)
+
+    def stopping(self, status: ManagerStatus) -> None:
+        for listener in self._listeners:
+            self._call(listener, "on_stopping", status)
+
+    def status_changed(self, status: ManagerStatus) -> None:
+        for listener in self._listeners:
+            self._call(listener, "on_status_changed", status)
+
+    def worker_event(self, event: WorkerEvent) -> None:
+        for listener in self._listeners:
+            self._call(listener, "on_worker_event", event)
+
+    def liveness_tick(self, status: ManagerStatus) -> None:
+        for listener in self._listeners:
+            self._call(listener, "on_liveness_tick", status)
+
+    def close(self) -> None:
+        for listener in self._listeners:
+            self._call(listener, "close")
+
+    @staticmethod
+    def _call(listener: LifecycleListener, method: str, *args: object) -> None:
+        try:
+            getattr(listener, method)(*args)
+        except Exception:
+            LOG.exception("Lifecycle listener %r raised in %s()", listener, method)
+
+    @staticmethod
+    def _call_returning(listener: LifecycleListener) -> float | None:
+        try:
+            return listener.liveness_interval()
+        except Exception:
+            LOG.exception("Lifecycle listener %r raised in liveness_interval()", listener)
+            return None

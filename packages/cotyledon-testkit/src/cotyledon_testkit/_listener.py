@@ -1,0 +1,62 @@
+"""The listener that reports a manager's lifecycle to the harness.
+
+It is declared under the ``cotyledon.listeners`` entry point group, so a
+manager started by a ``ManagerProcess`` reports its lifecycle with no code
+change; outside a harness (no channel in the environment) it stays off.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import final
+
+from cotyledon import LifecycleListener
+from cotyledon import ManagerStatus
+from cotyledon import WorkerEvent
+from cotyledon_testkit._channel import CHANNEL_ENV
+from cotyledon_testkit._channel import report
+
+
+@final
+class HarnessListener(LifecycleListener):
+    """Send each lifecycle event to the harness as a ``ProbeEvent``.
+
+    Manager events are ``manager_ready``, ``manager_reloading``,
+    ``manager_reloaded`` and ``manager_stopping``, with the status summary;
+    worker events are ``worker_started``, ``worker_ready``,
+    ``worker_reloaded`` and ``worker_exited``, with the service name, the
+    worker id and the worker's pid (and ``exit_code`` and ``stop_reason``
+    for an exit).
+    """
+
+    def __repr__(self) -> str:
+        return "<HarnessListener>"
+
+    def on_ready(self, status: ManagerStatus) -> None:
+        report("manager_ready", summary=status.summary())
+
+    def on_reloading(self, status: ManagerStatus) -> None:
+        report("manager_reloading", summary=status.summary())
+
+    def on_reloaded(self, status: ManagerStatus) -> None:
+        report("manager_reloaded", summary=status.summary())
+
+    def on_stopping(self, status: ManagerStatus) -> None:
+        report("manager_stopping", summary=status.summary())
+
+    def on_worker_event(self, event: WorkerEvent) -> None:
+        report(
+            f"worker_{event.kind.value}",
+            service=event.service_name,
+            worker_id=event.worker_id,
+            worker_pid=event.pid,
+            exit_code=event.exit_code,
+            stop_reason=event.stop_reason,
+        )
+
+
+def create_listener() -> HarnessListener | None:
+    """Return a listener when the process runs under a harness, else None."""
+    if not os.environ.get(CHANNEL_ENV):
+        return None
+    return HarnessListener()
