@@ -14,7 +14,7 @@ SUPPORTED_PYTHONS ?= 3.10 3.11 3.12 3.13
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT ?= $(VENV)
 
-.PHONY: test lint typecheck layers unit demo test-pythons clean
+.PHONY: test lint typecheck layers unit demo test-pythons oslo-service clean
 
 test: lint typecheck layers unit
 
@@ -60,6 +60,15 @@ test-pythons: | $(UV)
 	  UV_PROJECT_ENVIRONMENT=$(CURDIR)/.venvs/py$$v $(UV) sync --locked --python $$py; \
 	  $(CURDIR)/.venvs/py$$v/bin/pytest -n $(PYTEST_WORKERS) -q; \
 	done
+
+# oslo.service's threading backend, on this project's cotyledon: installs
+# oslo.service from PyPI into .venvs/oslo-service, checks that no cotyledon
+# 2.x code got in, then runs oslo.service's threading tests and ours.
+# Needs Python 3.11 or later, like oslo.service 4.x.
+OSLO_SERVICE_VERSION ?= 4.8.0
+
+oslo-service:
+	PYTHON=$(PY) OSLO_SERVICE_VERSION=$(OSLO_SERVICE_VERSION) bash tools/oslo_service/run.sh
 
 clean:
 	rm -rf $(VENV) .venvs .tools .mypy_cache .ruff_cache .hypothesis

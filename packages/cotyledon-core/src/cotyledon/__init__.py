@@ -15,11 +15,13 @@ from cotyledon.core import ManagerStatus
 from cotyledon.core import ServiceStatus
 from cotyledon.core import SlotState
 from cotyledon.core import WorkerStatus
+from cotyledon.runtime import CancelReload
 from cotyledon.runtime import LifecycleListener
 from cotyledon.runtime import WorkerEvent
 from cotyledon.runtime import WorkerEventKind
 
 __all__ = [
+    "CancelReload",
     "CotyledonError",
     "InvalidArgumentError",
     "InvalidTypeError",

@@ -23,6 +23,7 @@ from cotyledon.core._commands import SpawnWorker
 from cotyledon.core._commands import StopReason
 from cotyledon.core._commands import WorkerSignal
 from cotyledon.core._events import Event
+from cotyledon.core._events import ReloadHooksDone
 from cotyledon.core._events import ReloadRequested
 from cotyledon.core._events import ServiceAdded
 from cotyledon.core._events import ShutdownTimeoutChanged
@@ -75,6 +76,7 @@ __all__ = [
     "KillWorker",
     "ManagerPhase",
     "ManagerStatus",
+    "ReloadHooksDone",
     "ReloadPolicy",
     "ReloadRequested",
     "ReportSpawnFailure",

@@ -78,7 +78,7 @@ class RunTerminateHooks:
 
 @attrs.frozen
 class RunReloadHooks:
-    """Run the manager's ``on_reload`` hooks."""
+    """Run the manager's ``on_reload`` hooks, then report ``ReloadHooksDone``."""
 
 
 @attrs.frozen
@@ -116,7 +116,10 @@ class AnnounceReloading:
 
 @attrs.frozen
 class AnnounceReloaded:
-    """Every worker has reloaded, or been replaced by a ready one."""
+    """Every worker has reloaded, or been replaced by a ready one; or a hook
+    cancelled the reload and the workers were left as they were."""
+
+    cancelled: bool = False
 
 
 @attrs.frozen

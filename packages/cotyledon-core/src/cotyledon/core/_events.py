@@ -113,6 +113,13 @@ class ReloadRequested:
 
 
 @attrs.frozen
+class ReloadHooksDone:
+    """The ``on_reload`` hooks have run; one may have cancelled the reload."""
+
+    cancelled: bool
+
+
+@attrs.frozen
 class TimerFired:
     """The deadline that the supervisor asked for has come."""
 
@@ -128,5 +135,6 @@ Event = (
     | WorkerReported
     | StopRequested
     | ReloadRequested
+    | ReloadHooksDone
     | TimerFired
 )

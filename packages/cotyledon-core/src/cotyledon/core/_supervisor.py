@@ -35,6 +35,7 @@ from cotyledon.core._commands import SpawnWorker
 from cotyledon.core._commands import StopReason
 from cotyledon.core._commands import WorkerSignal
 from cotyledon.core._events import Event
+from cotyledon.core._events import ReloadHooksDone
 from cotyledon.core._events import ReloadRequested
 from cotyledon.core._events import ServiceAdded
 from cotyledon.core._events import ShutdownTimeoutChanged
@@ -149,6 +150,7 @@ class Supervisor:
         # Slots whose worker has yet to finish the reload in progress; None
         # while no reload is in progress.
         self._reloading: set[Slot] | None = None
+        self._reload_hooks_running = False
         self._revision = 0
 
     def __repr__(self) -> str:
@@ -215,7 +217,7 @@ class Supervisor:
         """Return how many times in a row the slot's worker died early."""
         return self._limiter.failures(slot)
 
-    def handle(self, event: Event, now: float) -> Step:
+    def handle(self, event: Event, now: float) -> Step:  # noqa: PLR0912 - one branch per event
         """Apply one event at time ``now``; return what to do next."""
         out: list[Command] = []
         if isinstance(event, Start):
@@ -237,7 +239,9 @@ class Supervisor:
         elif isinstance(event, StopRequested):
             self._on_stop(event.mode, now, out)
         elif isinstance(event, ReloadRequested):
-            self._on_reload(now, out)
+            self._on_reload(out)
+        elif isinstance(event, ReloadHooksDone):
+            self._on_reload_hooks_done(event.cancelled, now, out)
         elif isinstance(event, TimerFired):
             pass  # the due timers run below, as after every event
         else:
@@ -366,11 +370,27 @@ class Supervisor:
         for record in list(self._records.values()):
             self._stop(record, reason, now, out)
 
-    def _on_reload(self, now: float, out: list[Command]) -> None:
-        if self._phase is not ManagerPhase.RUNNING:
+    def _on_reload(self, out: list[Command]) -> None:
+        # A reload whose hooks are still running already covers this one.
+        if self._phase is not ManagerPhase.RUNNING or self._reload_hooks_running:
             return
+        self._reload_hooks_running = True
         out.append(AnnounceReloading())
         out.append(RunReloadHooks())
+
+    def _on_reload_hooks_done(self, cancelled: bool, now: float, out: list[Command]) -> None:
+        # The workers hear of a reload only after the hooks: a hook may
+        # reload the configuration that they read, or cancel the reload.
+        if not self._reload_hooks_running:
+            return
+        self._reload_hooks_running = False
+        if self._phase is not ManagerPhase.RUNNING:
+            return
+        if cancelled:
+            self._reloading = None
+            self._revision += 1
+            out.append(AnnounceReloaded(cancelled=True))
+            return
         self._reloading = set()
         for record in list(self._records.values()):
             if record.state is not SlotState.RUNNING or record.pid is None:

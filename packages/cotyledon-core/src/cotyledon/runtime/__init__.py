@@ -8,6 +8,7 @@ process.
 from cotyledon.runtime._clock import MonotonicClock
 from cotyledon.runtime._exits import describe_exit
 from cotyledon.runtime._exits import signal_name
+from cotyledon.runtime._hooks import CancelReload
 from cotyledon.runtime._hooks import Hooks
 from cotyledon.runtime._hooks import OnDeadWorkerHook
 from cotyledon.runtime._hooks import OnNewWorkerHook
@@ -26,6 +27,7 @@ from cotyledon.runtime._signals import install_master_signals
 from cotyledon.runtime._worker import WorkerRecipe
 
 __all__ = [
+    "CancelReload",
     "Hooks",
     "LifecycleListener",
     "MasterLoop",

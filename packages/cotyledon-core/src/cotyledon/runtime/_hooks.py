@@ -19,6 +19,15 @@ OnNewWorkerHook = Callable[[ServiceId, WorkerId, Any], None]
 OnDeadWorkerHook = Callable[[ServiceId, WorkerId, int], None]
 
 
+class CancelReload(Exception):
+    """Raised by an ``on_reload`` hook to cancel the reload.
+
+    The remaining hooks still run, but no worker is told to reload or
+    restart: use it when the new configuration cannot be loaded, so that
+    the workers keep running with the old one.
+    """
+
+
 @attrs.define
 class Hooks:
     """The hooks of a manager, each list in the order of registration."""
@@ -29,10 +38,18 @@ class Hooks:
     on_dead_worker: list[OnDeadWorkerHook] = attrs.Factory(list)
 
 
-def run_hooks(kind: str, hooks: list[Callable[..., None]], *args: object) -> None:
-    """Call each hook in order; log and swallow what one raises, then go on."""
+def run_hooks(kind: str, hooks: list[Callable[..., None]], *args: object) -> bool:
+    """Call each hook in order; log and swallow what one raises, then go on.
+
+    Return whether a hook raised ``CancelReload``.
+    """
+    cancelled = False
     for hook in hooks:
         try:
             hook(*args)
+        except CancelReload as exc:
+            LOG.warning("The %s hook %r cancelled the reload: %s", kind, hook, exc)
+            cancelled = True
         except Exception:
             LOG.exception("The %s hook %r raised; the next hooks still run", kind, hook)
+    return cancelled

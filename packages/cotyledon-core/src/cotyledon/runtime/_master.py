@@ -31,6 +31,7 @@ from cotyledon.core import Event
 from cotyledon.core import ExitManager
 from cotyledon.core import KillWorker
 from cotyledon.core import ManagerPhase
+from cotyledon.core import ReloadHooksDone
 from cotyledon.core import ReloadRequested
 from cotyledon.core import ReportSpawnFailure
 from cotyledon.core import ReportWorkerExit
@@ -251,6 +252,9 @@ class MasterLoop:
             self._deadline = step.deadline
             for command in step.commands:
                 follow_up = self._execute(command)
+                # What hooks asked for (reconfigure, shutdown, a new timeout)
+                # applies before the outcome of the command that ran them.
+                pending.extend(self._requests.drain())
                 if follow_up is not None:
                     pending.append(follow_up)
 
@@ -273,7 +277,8 @@ class MasterLoop:
         elif isinstance(command, RunTerminateHooks):
             run_hooks("on_terminate", self._hooks.on_terminate)
         elif isinstance(command, RunReloadHooks):
-            run_hooks("on_reload", self._hooks.on_reload)
+            cancelled = run_hooks("on_reload", self._hooks.on_reload)
+            return ReloadHooksDone(cancelled)
         elif isinstance(command, ReportWorkerExit):
             self._log_exit(command)
             if self._listeners:
@@ -322,7 +327,10 @@ class MasterLoop:
         elif isinstance(command, AnnounceReloading):
             self._listeners.reloading(status)
         elif isinstance(command, AnnounceReloaded):
-            LOG.info("Reload complete: %s", status.summary())
+            if command.cancelled:
+                LOG.warning("Reload cancelled by a hook; the workers keep running as they were")
+            else:
+                LOG.info("Reload complete: %s", status.summary())
             self._listeners.reloaded(status)
         elif isinstance(command, AnnounceStopping):
             self._listeners.stopping(status)
