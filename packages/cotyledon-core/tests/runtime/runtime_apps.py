@@ -293,3 +293,19 @@ def no_discovery_app() -> None:
     manager = cotyledon.ServiceManager(discover_listeners=False)
     manager.add(Probe, 1)
     manager.run()
+
+
+class FailingReload(Probe):
+    """reload() raises: the worker exits 1 and is replaced."""
+
+    name = "failing-reload"
+
+    def reload(self) -> None:
+        raise RuntimeError("reload fails")
+
+
+def failing_reload_app() -> None:
+    manager = cotyledon.ServiceManager()
+    names = {manager.add(FailingReload, 1): "failing-reload"}
+    _report_hooks(manager, names)
+    manager.run()

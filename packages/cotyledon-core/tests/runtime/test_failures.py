@@ -67,3 +67,16 @@ def test_master_death_bounds_hanging_terminate(start_app: StartApp) -> None:
     )
     app.wait_for(lambda: not is_running(probe.pid), timeout=5, what="the probe worker to exit")
     assert "did not return within 1.0 s after the master died" in app.log_text()
+
+
+def test_raising_reload_exits_worker_with_1(start_app: StartApp) -> None:
+    app = start_app("failing_reload_app")
+    first = app.wait_event("run")
+
+    app.send_signal(signal.SIGHUP)
+    dead = app.wait_event("hook_dead_worker")
+    replacement = app.wait_event("run", after=app.events.index(dead))
+
+    assert dead["code"] == 1
+    assert replacement.pid != first.pid
+    assert "reload() raised" in app.log_text()

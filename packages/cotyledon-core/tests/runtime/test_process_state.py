@@ -78,3 +78,12 @@ def _wait_until_asleep(pid: int, timeout: float = 10.0) -> None:
             return
         previous = current
     raise AssertionError(f"the master {pid} kept waking up for {timeout} s")
+
+
+def test_master_runs_a_single_thread(start_app: StartApp) -> None:
+    app = start_app("basic_app")
+    app.wait_events("run", 3)
+
+    threads = list(Path(f"/proc/{app.pid}/task").iterdir())
+
+    assert len(threads) == 1
