@@ -11,8 +11,8 @@
 #    unit test environment runs them (eventlet monkey-patched by
 #    oslo_service.tests), and as the threading backend runs in production
 #    (OSLO_SERVICE_SKIP_EVENTLET=1: no monkey-patching).
-# 4. test_oslo_service_launch.py drives oslo.service's launcher with real
-#    processes.
+# 4. packages/cotyledon-core/tests/oslo/test_oslo_service_launcher.py drives
+#    oslo.service's launcher with real processes (make test runs it too).
 #
 # Needs Python 3.11 or later (oslo.service 4.x does) and PyPI.
 set -euo pipefail
@@ -78,4 +78,4 @@ echo "== oslo.service $VERSION threading tests, without eventlet (OSLO_SERVICE_S
 OSLO_SERVICE_SKIP_EVENTLET=1 run_pytest --pyargs "${MODULES[@]}" "${KNOWN_FAILURES[@]}"
 
 echo "== oslo.service's launcher driven with real processes"
-run_pytest "$HERE/test_oslo_service_launch.py"
+run_pytest "$ROOT/packages/cotyledon-core/tests/oslo/test_oslo_service_launcher.py"

@@ -27,7 +27,7 @@ from cotyledon_testkit import report  # noqa: E402
 CONFIG_ENV = "OSLO_SERVICE_APPS_CONFIG"
 
 
-class Echo(service.ServiceBase):
+class Echo(service.ServiceBase):  # type: ignore[misc]  # oslo.service has no type hints
     """Reports its start and stop. stop() never returns while the
     configuration sets greeting = hang."""
 
