@@ -170,7 +170,7 @@ def test_limiter_ten_thousand_failures_stay_finite(
     assert delays[-1] <= policy.max_delay * (1 + policy.jitter)
 
 
-def test_spawn_failure_of_new_slot_backs_off(web_spec: ServiceSpec) -> None:
+def test_spawn_failure_new_slot_backs_off(web_spec: ServiceSpec) -> None:
     limiter = _limiter(RespawnPolicy(initial_delay=0.1))
 
     delay = limiter.delay_after_spawn_failure(_slot(web_spec, 0))
@@ -187,7 +187,7 @@ def test_spawn_failures_keep_growing(web_spec: ServiceSpec) -> None:
     assert delays == pytest.approx([0.1, 0.2, 0.4, 0.8])
 
 
-def test_spawn_failure_after_stable_run_backs_off(web_spec: ServiceSpec) -> None:
+def test_spawn_failure_after_reset_backs_off(web_spec: ServiceSpec) -> None:
     limiter = _limiter(RespawnPolicy(initial_delay=0.1, stable_after=10.0))
     slot = _slot(web_spec, 0)
     _quick_deaths(limiter, slot, 3)

@@ -2,7 +2,7 @@
 
 Every test drives the supervisor with a fake clock and a seeded jitter
 source. The services are ``web`` (2 workers, 30 s graceful timeout), added
-first, and ``batch`` (1 worker, 5 s), unless a test says otherwise.
+first, and ``batch`` (1 worker, 5 s), unless a test builds its own.
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ def _slot(spec: ServiceSpec, worker_id: int) -> Slot:
 
 
 def _spawn_requested(supervisor: Supervisor, step: Step, now: float, first_pid: int) -> list[int]:
-    """Answer each SpawnWorker of the step with a WorkerSpawned; return the pids."""
+    """Report a WorkerSpawned for each SpawnWorker of the step and return the pids."""
     pids: list[int] = []
     for command in step.commands:
         if isinstance(command, SpawnWorker):
@@ -79,7 +79,7 @@ def _spawn_requested(supervisor: Supervisor, step: Step, now: float, first_pid: 
 
 
 def _start(supervisor: Supervisor, clock: FakeClock) -> dict[Slot, int]:
-    """Start the supervisor and every worker; return the pid of each slot."""
+    """Start the supervisor and every worker, and return the pid of each slot."""
     step = supervisor.handle(Start(), clock.now())
     slots = [command.slot for command in step.commands if isinstance(command, SpawnWorker)]
     pids = _spawn_requested(supervisor, step, clock.now(), first_pid=100)
@@ -102,7 +102,7 @@ def _crash_and_respawn(
     supervisor: Supervisor, clock: FakeClock, slot: Slot, pid: int, new_pid: int
 ) -> float:
     """Make the slot's worker exit with status 1, wait out the respawn delay
-    and start its replacement as ``new_pid``; return the delay."""
+    and start its replacement as ``new_pid``. Return the delay."""
     exited_at = clock.now()
     step = supervisor.handle(WorkerExited(pid, 1), exited_at)
     delay = _respawn_delay(step)
@@ -117,8 +117,8 @@ def _crash_and_respawn(
 def _crash_loop(
     supervisor: Supervisor, clock: FakeClock, slot: Slot, pid: int, crashes: int
 ) -> int:
-    """Crash the slot's worker ``crashes`` times, respawning it each time;
-    return the pid of the last worker."""
+    """Crash the slot's worker ``crashes`` times, respawning it each time,
+    and return the pid of the last worker."""
     for number in range(crashes):
         new_pid = pid + 1000 * (number + 1)
         _crash_and_respawn(supervisor, clock, slot, pid, new_pid)

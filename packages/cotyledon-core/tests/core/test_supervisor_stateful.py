@@ -1,11 +1,12 @@
 """Random sequences of events against one supervisor, checked by a model.
 
-The machine plays the runtime: it answers spawn requests with fresh pids or
-failures, makes live workers report and exit, asks for stops, reloads, new
-worker counts and new shutdown timeouts, and moves a fake clock. It keeps its own model of the live
-processes, of when each slot may respawn and of when each stopping worker
-is killed. The model is built only from the commands, the events and the
-service specs, and every command and snapshot is checked against it.
+The machine plays the runtime: it reports the result of each spawn request
+(a fresh pid or a failure), makes live workers report and exit, requests
+stops, reloads, new worker counts and new shutdown timeouts, and moves a
+fake clock. It keeps its own model of the live processes, of when each slot
+may respawn and of when each stopping worker is killed. The model is built
+only from the commands, the events and the service specs, and every command
+and snapshot is checked against it.
 """
 
 from __future__ import annotations
@@ -69,7 +70,7 @@ from cotyledon.core import assert_never
 from cotyledon_testkit import FakeClock
 
 # 0.5 s is shorter than FAST_STOP_GRACE (1 s), so a fast stop may keep an
-# earlier graceful deadline; None lets a stopping worker run forever.
+# earlier graceful deadline. None lets a stopping worker run forever.
 TIMEOUTS: list[float | None] = [None, 0.5, 3.0, 30.0]
 
 SERVICES = st.tuples(
@@ -83,7 +84,7 @@ CLOCK_STEPS = st.one_of(
     st.floats(min_value=0.0, max_value=40.0, allow_nan=False, allow_infinity=False),
 )
 
-# Small enough to run in a few seconds. derandomize makes every run try the
+# Sized so that the test runs in seconds. derandomize makes every run try the
 # same examples, and database=None turns off the example database.
 MACHINE_SETTINGS = settings(
     max_examples=150,
@@ -98,7 +99,7 @@ UNKNOWN_PID = 999_999
 Announcement = AnnounceReady | AnnounceReloading | AnnounceReloaded | AnnounceStopping
 
 # A worker stopped for these reasons is replaced at once if its slot is
-# still wanted; one stopped for another reason is never replaced.
+# still wanted. A worker stopped for another reason is never replaced.
 REPLACED_REASONS = (StopReason.RESTART, StopReason.RETIRE)
 
 
@@ -124,7 +125,7 @@ class SupervisorMachine(RuleBasedStateMachine):
         self.exit_statuses: list[int] = []
         self.terminate_hooks_run = False
         self.fast_stop_requested = False
-        # The runtime's side.
+        # The state of the simulated runtime.
         self.next_pid = 1000
         self.deadline: float | None = None
         self.events_handled = 0
@@ -500,7 +501,7 @@ class SupervisorMachine(RuleBasedStateMachine):
             assert_never(command.signal)
 
     def _apply_exit_report(self, command: ReportWorkerExit, now: float) -> None:
-        """Check the stop reason and delay of an exit; record the respawn time."""
+        """Check the stop reason and delay of an exit, and record the respawn time."""
         assert command.stop_reason == self.stop_reasons.pop(command.pid, None)
         if command.stop_reason in REPLACED_REASONS:
             assert command.respawn_delay in (None, 0.0)

@@ -12,9 +12,9 @@ def test_manager_ready_follows_every_worker(start_app: StartApp) -> None:
 
     ready = app.wait_ready()
 
-    before = app.events[: app.events.index(ready)]
+    before = app.events[: ready.index]
     assert sum(1 for e in before if e.kind == "worker_ready") == 3
-    assert ready["summary"] == "probe 2/2, restarter 1/1"
+    assert ready.summary == "probe 2/2, restarter 1/1"
     assert sorted(app.live_workers()) == [("probe", 0), ("probe", 1), ("restarter", 0)]
 
 

@@ -1,4 +1,10 @@
-"""The pytest plugin of cotyledon-testkit, registered as ``cotyledon``."""
+"""The pytest plugin of cotyledon-testkit, registered as ``cotyledon``.
+
+Besides its fixtures, it closes every ``ManagerProcess`` still open in
+this process at the end of the session. That covers the harnesses that a
+test started without the ``manager_process`` fixture and never closed, and
+those that a teardown interrupted by a timeout left behind.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +16,9 @@ import pytest
 
 from cotyledon_testkit._clock import FakeClock
 from cotyledon_testkit._harness import ManagerProcess
+from cotyledon_testkit._harness import close_all_managers
+from cotyledon_testkit._notify import NotifyReceiver
+from cotyledon_testkit._simulator import Simulator
 
 
 @pytest.fixture
@@ -23,13 +32,39 @@ def fake_clock() -> FakeClock:
 
 
 @pytest.fixture
+def simulator(fake_clock: FakeClock) -> Simulator:
+    """A ``Simulator`` on ``fake_clock``: a manager with fake workers and no process.
+
+    Add services, start it, then drive it and check its log::
+
+        simulator.add(MyService, workers=2)
+        simulator.start()
+        simulator.exit("MyService", 1, code=1)
+        simulator.advance(1.0)
+        assert simulator.restarts("MyService") == 1
+
+    It uses the manager's default restart backoff, a 60 s graceful
+    shutdown timeout and a jitter seeded with 0; build a ``Simulator``
+    yourself to change them.
+    """
+    return Simulator(clock=fake_clock)
+
+
+@pytest.fixture
 def manager_process() -> Iterator[Callable[..., ManagerProcess]]:
     """A factory that starts a real manager in a fresh interpreter.
 
-    Call it with an import string, ``"package.module:build_and_run"``, and
-    the keyword arguments of ``ManagerProcess``; it returns the started
-    harness. Every process of every manager it started is killed at the end
-    of the test, passed or failed.
+    Call it with an import string and the keyword arguments of
+    ``ManagerProcess`` (``sys_path``, ``env``, ``cwd``, ``python``); it
+    returns the started harness::
+
+        manager = manager_process("myapp.main:run_manager", sys_path=[src])
+        manager.wait_ready()
+
+    Every process of every manager it started is killed at the end of the
+    test, passed, failed or stopped by pytest-timeout (with its default
+    ``signal`` method). If pytest itself dies, the kernel kills each
+    manager (Linux), and their workers exit on their own.
     """
     started: list[ManagerProcess] = []
 
@@ -41,5 +76,37 @@ def manager_process() -> Iterator[Callable[..., ManagerProcess]]:
     try:
         yield start
     finally:
+        errors: list[Exception] = []
         for harness in started:
-            harness.close()
+            try:
+                harness.close()
+            except Exception as exc:
+                errors.append(exc)
+        if errors:
+            raise errors[0]
+
+
+@pytest.fixture
+def notify_socket() -> Iterator[NotifyReceiver]:
+    """A notification socket in systemd's place, bound in a temporary folder.
+
+    Give the code under test its address as ``NOTIFY_SOCKET``, for
+    instance ``manager_process(target, env=notify_socket.environment())``,
+    then wait for what it sends::
+
+        ready = notify_socket.wait_message(READY=1)
+        assert ready.pid == manager.pid
+        assert ready["STATUS"] == "web 4/4"
+
+    Every message is kept in ``notify_socket.messages``, with the sender's
+    pid, uid and gid; descriptors sent with a message are closed on
+    receipt. The socket is closed at the end of the test.
+    """
+    with NotifyReceiver() as receiver:
+        yield receiver
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Kill every manager that this process started and did not close."""
+    close_all_managers()

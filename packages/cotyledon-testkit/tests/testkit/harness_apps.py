@@ -8,6 +8,8 @@ import subprocess
 import sys
 import threading
 
+import cotyledon
+from cotyledon.types import WorkerId
 from cotyledon_testkit import report
 
 
@@ -29,5 +31,29 @@ def report_and_wait() -> None:
 
 
 def exit_at_once() -> None:
+    """Exit with status 3 at once, without building a manager."""
     print("exiting now", flush=True)
     os._exit(3)
+
+
+class Sleeper(cotyledon.Service):
+    """Waits until terminated."""
+
+    name = "sleeper"
+
+    def __init__(self, worker_id: WorkerId) -> None:
+        super().__init__(worker_id)
+        self._stop = threading.Event()
+
+    def run(self) -> None:
+        self._stop.wait()
+
+    def terminate(self) -> None:
+        self._stop.set()
+
+
+def sleepers() -> None:
+    """Run a manager of two Sleeper workers."""
+    manager = cotyledon.ServiceManager(graceful_shutdown_timeout=5)
+    manager.add(Sleeper, workers=2)
+    manager.run()

@@ -2,17 +2,35 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from cotyledon import WorkerEventKind
+from cotyledon_testkit import ManagerEventKind
+from cotyledon_testkit import ManagerExitedError
 from cotyledon_testkit import ManagerProcess
+from cotyledon_testkit import ProbeEvent
 from cotyledon_testkit import WaitTimeoutError
+from cotyledon_testkit import close_all_managers
+from cotyledon_testkit import open_managers
+from cotyledon_testkit._harness import PARENT_PID_ENV
+from cotyledon_testkit._launch import PARENT_GONE_STATUS
+from cotyledon_testkit._process_tree import live_processes_of_session
 from cotyledon_testkit._process_tree import read_process
 
 HERE = Path(__file__).parent
+
+StartHarness = Callable[..., ManagerProcess]
 
 
 def _running(pid: int) -> bool:
@@ -50,9 +68,23 @@ def test_harness_timeout_error_shows_context() -> None:
             harness.wait_event("never", timeout=0.2)
 
     message = str(caught.value)
-    assert "waiting for event never" in message
+    assert "timed out after 0.2 s waiting for event never" in message
     assert "ready pid=" in message
     assert "processes of the session" in message
+    assert "log tail:" in message
+
+
+def test_harness_timeout_error_shows_tree() -> None:
+    with ManagerProcess("harness_apps:report_and_wait", sys_path=[HERE]) as harness:
+        child = harness.wait_event("ready")["child"]
+
+        with pytest.raises(WaitTimeoutError) as caught:
+            harness.wait_event("never", timeout=0.1)
+
+    message = str(caught.value)
+    # The master is a root of the tree and its child is indented under it.
+    assert re.search(rf"^  {harness.pid} \w pgid={harness.pid} .*_launch", message, re.M)
+    assert re.search(rf"^    {child} \w pgid={harness.pid} .*sleep", message, re.M)
 
 
 def test_harness_notices_exit_without_events() -> None:
@@ -79,3 +111,208 @@ def test_harness_repr_shows_state() -> None:
     assert "not started" in text
     assert "exited=3" in repr(harness)
     assert os.path.basename(str(harness.log_path)) == "manager.log"
+
+
+def test_harness_wait_for_polls_when_asked(tmp_path: Path) -> None:
+    flag = tmp_path / "flag"
+    with ManagerProcess("harness_apps:report_and_wait", sys_path=[HERE]) as harness:
+        harness.wait_event("ready")
+        # No event comes after the file appears, so only polling finds it
+        # before the timeout.
+        threading.Timer(0.2, flag.touch).start()
+        started = time.monotonic()
+
+        harness.wait_for(flag.exists, timeout=30, poll_interval=0.05)
+
+    assert time.monotonic() - started < 15
+
+
+def test_harness_close_is_idempotent() -> None:
+    harness = ManagerProcess("harness_apps:exit_at_once", sys_path=[HERE]).start()
+    harness.wait_exit()
+
+    harness.close()
+    harness.close()
+
+    assert "closed" in repr(harness)
+    assert "exiting now" in harness.log_text()
+
+
+def test_harness_wait_ready_gives_summary(manager_process: StartHarness) -> None:
+    harness = manager_process("harness_apps:sleepers", sys_path=[HERE])
+
+    ready = harness.wait_ready()
+
+    assert ready.kind is ManagerEventKind.READY
+    assert ready.summary == "sleeper 2/2"
+    assert harness.events[ready.index].kind == "manager_ready"
+
+
+def test_harness_worker_events_are_typed(manager_process: StartHarness) -> None:
+    harness = manager_process("harness_apps:sleepers", sys_path=[HERE])
+    harness.wait_ready()
+
+    started = harness.worker_events(kind=WorkerEventKind.STARTED)
+
+    assert [(event.service, event.worker_id) for event in started] == [
+        ("sleeper", 0),
+        ("sleeper", 1),
+    ]
+    assert [event.pid for event in started] == list(harness.live_workers().values())
+    assert all(harness.events[event.index].kind == "worker_started" for event in started)
+
+
+def test_harness_killed_worker_comes_back(manager_process: StartHarness) -> None:
+    harness = manager_process("harness_apps:sleepers", sys_path=[HERE])
+    harness.wait_ready()
+    mark = harness.mark()
+
+    old = harness.kill_worker("sleeper", 1)
+    exited = harness.wait_worker_exited("sleeper", 1, pid=old)
+    back = harness.wait_worker_ready("sleeper", 1, after=mark)
+
+    assert exited.exit_code == -signal.SIGKILL
+    assert exited.stop_reason is None
+    assert back.pid != old
+    assert harness.worker_pid("sleeper", 1) == back.pid
+    assert harness.restarts("sleeper") == 1
+    assert harness.restarts("sleeper", 0) == 0
+
+
+def test_harness_stop_reports_typed_exits(manager_process: StartHarness) -> None:
+    harness = manager_process("harness_apps:sleepers", sys_path=[HERE])
+    harness.wait_ready()
+
+    harness.send_signal(signal.SIGTERM)
+    status = harness.wait_exit()
+
+    exits = harness.worker_events(kind=WorkerEventKind.EXITED)
+    assert status == 0
+    assert [event.stop_reason for event in exits] == ["shutdown", "shutdown"]
+    assert [event.kind for event in harness.manager_events()] == [
+        ManagerEventKind.READY,
+        ManagerEventKind.STOPPING,
+    ]
+    assert harness.restarts() == 0
+
+
+def test_harness_wait_ready_fails_on_exit() -> None:
+    with (
+        ManagerProcess("harness_apps:exit_at_once", sys_path=[HERE]) as harness,
+        pytest.raises(ManagerExitedError) as caught,
+    ):
+        harness.wait_ready(timeout=60)
+
+    message = str(caught.value)
+    assert "the master exited with status 3 before the manager to be ready" in message
+    assert "exiting now" in message
+
+
+def test_harness_signal_worker_unknown_slot() -> None:
+    with ManagerProcess("harness_apps:sleepers", sys_path=[HERE]) as harness:
+        harness.wait_ready()
+
+        with pytest.raises(LookupError, match=r"no live worker sleeper\(5\)"):
+            harness.signal_worker("sleeper", 5, signal.SIGTERM)
+
+
+def test_harness_signal_worker_stays_in_session() -> None:
+    with ManagerProcess("harness_apps:sleepers", sys_path=[HERE]) as harness:
+        harness.wait_ready()
+        # An event that names a process outside the manager's session, as
+        # when a dead worker's pid is reused.
+        fields = {"service": "ghost", "worker_id": 0, "worker_pid": os.getpid()}
+        harness.events.append(ProbeEvent("worker_started", harness.pid, 0.0, fields))
+
+        with pytest.raises(LookupError, match="is not in the session"):
+            harness.signal_worker("ghost", 0, 0)
+
+
+def test_close_all_managers_kills_leftovers() -> None:
+    harness = ManagerProcess("harness_apps:report_and_wait", sys_path=[HERE]).start()
+    child = harness.wait_event("ready")["child"]
+
+    close_all_managers()
+
+    assert harness not in open_managers()
+    assert not _running(harness.pid)
+    assert not _running(child)
+
+
+def test_launcher_exits_when_parent_gone() -> None:
+    env = dict(os.environ, PYTHONPATH=str(HERE), **{PARENT_PID_ENV: "1"})
+
+    result = subprocess.run(
+        [sys.executable, "-m", "cotyledon_testkit._launch", "harness_apps:exit_at_once"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert result.returncode == PARENT_GONE_STATUS
+    assert "the test process 1 died before the manager started" in result.stderr
+
+
+def test_launcher_dies_with_its_parent() -> None:
+    # A parent that starts the launcher, prints its pid and waits.
+    parent_code = (
+        "import os, subprocess, sys\n"
+        "child = subprocess.Popen([sys.executable, '-m', 'cotyledon_testkit._launch',"
+        " 'harness_apps:sleepers'], start_new_session=True,"
+        f" env=dict(os.environ, {PARENT_PID_ENV}=str(os.getpid())))\n"
+        "print(child.pid, flush=True)\n"
+        "sys.stdin.read()\n"
+    )
+    with subprocess.Popen(
+        [sys.executable, "-c", parent_code],
+        env=dict(os.environ, PYTHONPATH=str(HERE)),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as parent:
+        assert parent.stdout is not None
+        master = int(parent.stdout.readline())
+        try:
+            # Once its two workers run, the master is past the launcher's
+            # check of its parent: only the parent-death signal can end it.
+            started = _wait_for_session_size(master, 3, timeout=30)
+            os.kill(parent.pid, signal.SIGKILL)
+            parent.wait(timeout=60)
+
+            survivors = _wait_for_empty_session(master, timeout=15)
+        finally:
+            _kill_session(master)
+            parent.kill()
+
+    assert started
+    assert survivors == []
+
+
+def _wait_for_session_size(session: int, size: int, timeout: float) -> bool:
+    """Poll until the session has ``size`` live processes; return whether it did."""
+    deadline = time.monotonic() + timeout
+    while True:
+        alive = [p for p in live_processes_of_session(session) if p.state != "Z"]
+        if len(alive) >= size:
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
+
+
+def _wait_for_empty_session(session: int, timeout: float) -> list[int]:
+    """Poll until no live process is left in the session; return those left."""
+    deadline = time.monotonic() + timeout
+    while True:
+        alive = [p.pid for p in live_processes_of_session(session) if p.state != "Z"]
+        if not alive or time.monotonic() >= deadline:
+            return alive
+        time.sleep(0.05)
+
+
+def _kill_session(session: int) -> None:
+    for process in live_processes_of_session(session):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(process.pid, signal.SIGKILL)

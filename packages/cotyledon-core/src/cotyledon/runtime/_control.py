@@ -13,11 +13,13 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import queue
 import secrets
 import shutil
 import socket
 import sys
 import tempfile
+import threading
 from typing import Final
 from typing import final
 
@@ -27,9 +29,6 @@ LOG = logging.getLogger(__name__)
 
 _MAX_DATAGRAM: Final = 256
 _RECEIVE_BUFFER: Final = 1 << 20
-# A worker waits this long for room in the master's queue before it gives
-# up on one report (the master is wedged or gone).
-_SEND_TIMEOUT: Final = 1.0
 
 
 @final
@@ -78,20 +77,40 @@ class ControlServer:
 
 @final
 class ControlClient:
-    """A worker's end of the control channel; safe to use from any thread."""
+    """A worker's end of the control channel; safe to use from any thread.
+
+    Reports go out from a thread of their own, in order. A Unix datagram
+    socket holds only a few datagrams (``net.unix.max_dgram_qlen``, 10 by
+    default on Linux) until the master reads them, and a master that is
+    spawning a thousand workers reads none for a while: the sender thread
+    waits for room, so no report is lost and ``run()`` never waits for it.
+    """
 
     def __init__(self, address: str) -> None:
         self._address = address
         self._socket = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self._socket.settimeout(_SEND_TIMEOUT)
+        self._queue: queue.SimpleQueue[bytes] = queue.SimpleQueue()
+        self._sender: threading.Thread | None = None
+        self._lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"<ControlClient address={self._address!r}>"
 
     def send(self, report: WorkerReport) -> None:
-        """Send a report; log and drop it when the master cannot take it."""
-        data = f"{os.getpid()} {report.value}".encode("ascii")
-        try:
-            self._socket.sendto(data, self._address)
-        except OSError as exc:
-            LOG.warning("Could not send the report %r to the master: %s", report.value, exc)
+        """Queue a report for the master."""
+        self._queue.put(f"{os.getpid()} {report.value}".encode("ascii"))
+        with self._lock:
+            if self._sender is None:
+                self._sender = threading.Thread(
+                    target=self._send_forever, name="cotyledon-report", daemon=True
+                )
+                self._sender.start()
+
+    def _send_forever(self) -> None:
+        while True:
+            data = self._queue.get()
+            try:
+                self._socket.sendto(data, self._address)
+            except OSError as exc:
+                # The master is gone: the worker notices through its pidfd.
+                LOG.warning("Could not send the report %r to the master: %s", data, exc)

@@ -1,0 +1,1 @@
+"""mailsorter: sorts the message files of an inbox by recipient domain."""

@@ -1,0 +1,138 @@
+"""Typed views of the lifecycle events that a manager reports to the harness.
+
+The listener of ``_listener.py`` sends them as ``ProbeEvent`` objects of
+kind ``manager_*`` and ``worker_*``; the functions here read them back as
+``ManagerLifecycleEvent`` and ``WorkerLifecycleEvent``.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from typing import Final
+
+import attrs
+
+from cotyledon import WorkerEventKind
+from cotyledon_testkit._channel import ProbeEvent
+
+
+class ManagerEventKind(enum.Enum):
+    """A change of state that the manager announces."""
+
+    READY = "ready"
+    """Every worker of the initial services is ready (once per run)."""
+    RELOADING = "reloading"
+    RELOADED = "reloaded"
+    STOPPING = "stopping"
+
+
+_WORKER_KINDS: Final = {f"worker_{kind.value}": kind for kind in WorkerEventKind}
+_MANAGER_KINDS: Final = {f"manager_{kind.value}": kind for kind in ManagerEventKind}
+
+
+@attrs.frozen
+class WorkerLifecycleEvent:
+    """A worker started, became ready, reloaded or exited."""
+
+    kind: WorkerEventKind
+    service: str
+    worker_id: int
+    pid: int
+    """The worker's pid."""
+    exit_code: int | None
+    """For an exit: the status, or minus the number of the signal that killed it."""
+    stop_reason: str | None
+    """For an exit: the reason for which the master had requested the stop
+    (``"shutdown"``, ``"interrupt"``, ``"retire"`` or ``"restart"``), or None."""
+    time: float
+    """``time.monotonic()`` in the master when it reported the event."""
+    index: int
+    """The position of the event in ``ManagerProcess.events``."""
+
+
+@attrs.frozen
+class ManagerLifecycleEvent:
+    """The manager announced that it is ready, reloading, reloaded or stopping."""
+
+    kind: ManagerEventKind
+    summary: str
+    """The status in one line, such as ``web 4/4, mail 1/2 (3 restarts)``."""
+    time: float
+    """``time.monotonic()`` in the master when it reported the event."""
+    index: int
+    """The position of the event in ``ManagerProcess.events``."""
+
+
+def worker_events(
+    events: Sequence[ProbeEvent],
+    *,
+    service: str | None = None,
+    worker_id: int | None = None,
+    kind: WorkerEventKind | None = None,
+    after: int = 0,
+) -> list[WorkerLifecycleEvent]:
+    """Return the worker events from index ``after`` on that match the filters."""
+    found = []
+    for index in range(after, len(events)):
+        event = events[index]
+        event_kind = _WORKER_KINDS.get(event.kind)
+        if event_kind is None:
+            continue
+        typed = WorkerLifecycleEvent(
+            kind=event_kind,
+            service=event["service"],
+            worker_id=event["worker_id"],
+            pid=event["worker_pid"],
+            exit_code=event.get("exit_code"),
+            stop_reason=event.get("stop_reason"),
+            time=event.time,
+            index=index,
+        )
+        if service is not None and typed.service != service:
+            continue
+        if worker_id is not None and typed.worker_id != worker_id:
+            continue
+        if kind is not None and typed.kind is not kind:
+            continue
+        found.append(typed)
+    return found
+
+
+def manager_events(
+    events: Sequence[ProbeEvent], *, kind: ManagerEventKind | None = None, after: int = 0
+) -> list[ManagerLifecycleEvent]:
+    """Return the manager events from index ``after`` on, of ``kind`` if given."""
+    found = []
+    for index in range(after, len(events)):
+        event = events[index]
+        event_kind = _MANAGER_KINDS.get(event.kind)
+        if event_kind is None:
+            continue
+        typed = ManagerLifecycleEvent(
+            kind=event_kind,
+            summary=event["summary"],
+            time=event.time,
+            index=index,
+        )
+        if kind is None or typed.kind is kind:
+            found.append(typed)
+    return found
+
+
+def live_workers(
+    events: Sequence[ProbeEvent], service: str | None = None
+) -> dict[tuple[str, int], int]:
+    """Map (service name, worker id) to the pid of each live worker.
+
+    A worker is live from its ``worker_started`` event until the
+    ``worker_exited`` event of the same pid.
+    """
+    live: dict[tuple[str, int], int] = {}
+    for event in worker_events(events, service=service):
+        key = (event.service, event.worker_id)
+        if event.kind is WorkerEventKind.STARTED:
+            live[key] = event.pid
+        elif event.kind is WorkerEventKind.EXITED and live.get(key) == event.pid:
+            del live[key]
+    return dict(sorted(live.items()))

@@ -1,0 +1,108 @@
+"""NotifyReceiver: a notification socket in systemd's place."""
+
+from __future__ import annotations
+
+import array
+import os
+import socket
+import threading
+import uuid
+from pathlib import Path
+
+import pytest
+
+from cotyledon_testkit import NotifyReceiver
+from cotyledon_testkit import WaitTimeoutError
+from cotyledon_testkit import parse_notify_payload
+
+
+def _send(receiver: NotifyReceiver, payload: bytes, fds: tuple[int, ...] = ()) -> None:
+    address: str | bytes = receiver.address
+    if receiver.address.startswith("@"):
+        address = b"\0" + receiver.address[1:].encode()
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sender:
+        ancillary = []
+        if fds:
+            ancillary.append((socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds)))
+        sender.sendmsg([payload], ancillary, 0, address)
+
+
+def test_receiver_records_sender_credentials(notify_socket: NotifyReceiver) -> None:
+    _send(notify_socket, b"READY=1")
+
+    message = notify_socket.wait_message(READY=1)
+
+    assert (message.pid, message.uid, message.gid) == (os.getpid(), os.getuid(), os.getgid())
+
+
+def test_receiver_parses_key_value_lines(notify_socket: NotifyReceiver) -> None:
+    _send(notify_socket, b"READY=1\n\nSTATUS=a=b\nno equals sign\n")
+
+    message = notify_socket.wait_message()
+
+    assert message.fields == {"READY": "1", "STATUS": "a=b"}
+
+
+def test_parse_payload_keeps_last_duplicate() -> None:
+    assert parse_notify_payload(b"STATUS=one\nSTATUS=two") == {"STATUS": "two"}
+
+
+def test_receiver_closes_passed_descriptors(notify_socket: NotifyReceiver) -> None:
+    read_end, write_end = os.pipe()
+    _send(notify_socket, b"BARRIER=1", (write_end,))
+    os.close(write_end)
+
+    message = notify_socket.wait_message(BARRIER=1)
+    # With every copy of the write end closed, the read end sees the end of
+    # the pipe: that is what systemd-notify's barrier waits for.
+    at_end = os.read(read_end, 1)
+    os.close(read_end)
+
+    assert message.fds == 1
+    assert at_end == b""
+
+
+def test_receiver_binds_abstract_address() -> None:
+    name = f"@cotyledon-test-{uuid.uuid4().hex}"
+    with NotifyReceiver(name) as receiver:
+        _send(receiver, b"STATUS=abstract")
+        message = receiver.wait_message()
+
+    assert receiver.environment() == {"NOTIFY_SOCKET": name}
+    assert message["STATUS"] == "abstract"
+
+
+def test_receiver_rejects_relative_address() -> None:
+    with pytest.raises(ValueError, match="absolute path"):
+        NotifyReceiver("notify.sock")
+
+
+def test_receiver_waits_for_later_message(notify_socket: NotifyReceiver) -> None:
+    _send(notify_socket, b"STATUS=first")
+    notify_socket.wait_message(STATUS="first")
+    sender = threading.Timer(0.1, _send, (notify_socket, b"READY=1\nSTATUS=second"))
+
+    sender.start()
+    message = notify_socket.wait_message(after=1, READY=1)
+    sender.join()
+
+    assert message["STATUS"] == "second"
+
+
+def test_receiver_timeout_shows_last_messages(notify_socket: NotifyReceiver) -> None:
+    _send(notify_socket, b"STATUS=starting")
+
+    with pytest.raises(WaitTimeoutError) as caught:
+        notify_socket.wait_message(0.2, READY=1)
+
+    assert "a message with READY=1" in str(caught.value)
+    assert "STATUS=starting" in str(caught.value)
+
+
+def test_receiver_close_removes_socket_file(tmp_path: Path) -> None:
+    path = tmp_path / "notify.sock"
+    receiver = NotifyReceiver(str(path))
+
+    receiver.close()
+
+    assert not path.exists()
