@@ -28,7 +28,7 @@ class WorkerSignal(enum.Enum):
 
 
 class StopReason(enum.Enum):
-    """Why the supervisor stops a worker."""
+    """The reason the supervisor stops a worker."""
 
     SHUTDOWN = "shutdown"
     """The manager stops gracefully."""
@@ -58,7 +58,7 @@ class SignalWorker:
     pid: int
     signal: WorkerSignal
     reason: StopReason | None
-    """Why the worker is stopped, or None for a reload in place."""
+    """The reason the worker is stopped, or None for a reload in place."""
 
 
 @attrs.frozen

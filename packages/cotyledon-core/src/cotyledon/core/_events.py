@@ -12,7 +12,7 @@ from cotyledon.core._spec import ServiceSpec
 
 
 class StopMode(enum.Enum):
-    """How the manager stops."""
+    """The way the manager stops."""
 
     GRACEFUL = "graceful"
     """Run the terminate hooks, then let each worker's ``terminate()`` run
@@ -83,7 +83,7 @@ class WorkerExited:
 
 
 class WorkerReport(enum.Enum):
-    """What a worker tells its master about itself."""
+    """A report that a worker sends to its master about itself."""
 
     READY = "ready"
     """The service is built and ``run()`` starts."""

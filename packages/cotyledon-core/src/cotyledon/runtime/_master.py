@@ -75,7 +75,7 @@ LOG = logging.getLogger(__name__)
 
 @final
 class MasterLoop:
-    """Run a supervisor against real processes until it says to exit."""
+    """Run a supervisor against real processes until it commands the exit."""
 
     def __init__(
         self,
