@@ -34,7 +34,7 @@ lint: $(BIN)/.synced
 	$(BIN)/ruff format --check .
 
 typecheck: $(BIN)/.synced
-	$(BIN)/mypy packages/cotyledon-core/src packages/cotyledon-testkit/src
+	$(BIN)/mypy packages/cotyledon-core/src packages/cotyledon-systemd/src packages/cotyledon-testkit/src
 	@# One run per test folder: each has a conftest.py of its own.
 	for tests in packages/*/tests/*/; do $(BIN)/mypy $$tests || exit 1; done
 	$(BIN)/mypy examples
@@ -43,8 +43,10 @@ layers: $(BIN)/.synced
 	$(BIN)/lint-imports
 	$(BIN)/python tools/check_core_imports.py
 
+# loadgroup: the tests of one xdist_group run on one worker (the systemd
+# sandbox tests share one sandbox per module).
 unit: $(BIN)/.synced
-	$(BIN)/pytest -n $(PYTEST_WORKERS)
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup
 
 demo: $(BIN)/.synced
 	$(BIN)/python examples/jobqueue/demo.py
@@ -58,7 +60,7 @@ test-pythons: | $(UV)
 	  if [ -z "$$py" ]; then echo "python$$v: not found, skipped"; continue; fi; \
 	  echo "== python$$v ($$py)"; \
 	  UV_PROJECT_ENVIRONMENT=$(CURDIR)/.venvs/py$$v $(UV) sync --locked --python $$py; \
-	  $(CURDIR)/.venvs/py$$v/bin/pytest -n $(PYTEST_WORKERS) -q; \
+	  $(CURDIR)/.venvs/py$$v/bin/pytest -n $(PYTEST_WORKERS) --dist loadgroup -q; \
 	done
 
 # oslo.service's threading backend, on this project's cotyledon: installs

@@ -141,6 +141,12 @@ class ManagerProcess:
         if self._closed:
             raise RuntimeError(f"{self!r} is closed")
         env = dict(os.environ)
+        # A test run under systemd (or under a socket-activating parent)
+        # must not hand its own notify socket, watchdog or sockets to the
+        # manager under test; pass them in ``env`` to test them.
+        for name in list(env):
+            if name == "NOTIFY_SOCKET" or name.startswith(("WATCHDOG_", "LISTEN_")):
+                del env[name]
         env["PYTHONUNBUFFERED"] = "1"
         env.update(self._env)
         env[CHANNEL_ENV] = self._channel.path

@@ -96,7 +96,10 @@ class NotifyReceiver:
     is a file in a new temporary directory. Credentials of the sender are
     asked for (SO_PASSCRED), and descriptors passed with a message
     (SCM_RIGHTS, as in ``systemd-notify``'s ``BARRIER=1``) are closed at
-    once, as systemd does, so that a sender waiting for them returns.
+    once, so that a sender waiting for them returns. systemd does the same:
+    sd_notify(3) says that descriptors sent "on messages that do not expect
+    them (i.e. without "FDSTORE=1") [...] are immediately closed on
+    reception."
     """
 
     def __init__(self, address: str | None = None) -> None:
@@ -110,7 +113,8 @@ class NotifyReceiver:
             bind_to = address
         else:
             raise ValueError(
-                f"a notification socket address is an absolute path or '@name', got {address!r}"
+                f"invalid notification socket address {address!r}: expected an absolute path "
+                "or '@name'"
             )
         self.address = address
         self.messages: list[NotifyMessage] = []

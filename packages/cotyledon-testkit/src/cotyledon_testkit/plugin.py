@@ -90,10 +90,12 @@ def manager_process() -> Iterator[Callable[..., ManagerProcess]]:
 def notify_socket() -> Iterator[NotifyReceiver]:
     """A notification socket in systemd's place, bound in a temporary folder.
 
-    Give the code under test its address as ``NOTIFY_SOCKET``, for
-    instance ``manager_process(target, env=notify_socket.environment())``,
-    then wait for what it sends::
+    Give the code under test its address as ``NOTIFY_SOCKET``, attach
+    the harness so that waits here read its events too, then wait for what
+    it sends::
 
+        manager = manager_process(target, env=notify_socket.environment())
+        notify_socket.attach(manager)
         ready = notify_socket.wait_message(READY=1)
         assert ready.pid == manager.pid
         assert ready["STATUS"] == "web 4/4"

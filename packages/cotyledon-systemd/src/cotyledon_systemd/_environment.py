@@ -1,0 +1,189 @@
+"""The variables that systemd sets for the process it starts.
+
+systemd hands the process it starts a notification socket
+(``NOTIFY_SOCKET``), a watchdog timeout (``WATCHDOG_USEC``,
+``WATCHDOG_PID``) and socket-activated descriptors (``LISTEN_FDS``,
+``LISTEN_PID``, ``LISTEN_FDNAMES``). They are meant for that process, the
+master, which takes them out of ``os.environ`` before any worker starts.
+Workers then never inherit them, whatever the start method: fork copies
+the environment, and spawn and forkserver start from the master's
+environment at that time. Programs that the workers run do not get them
+either.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import threading
+from collections.abc import Mapping
+from collections.abc import MutableMapping
+from typing import Final
+
+from cotyledon_systemd._notify import NOTIFY_SOCKET_ENV
+
+LOG = logging.getLogger(__name__)
+
+SYSTEMD_VARIABLES: Final = (
+    NOTIFY_SOCKET_ENV,
+    "WATCHDOG_USEC",
+    "WATCHDOG_PID",
+    "LISTEN_FDS",
+    "LISTEN_PID",
+    "LISTEN_FDNAMES",
+)
+
+LISTEN_FDS_START: Final = 3
+"""sd_listen_fds(3): "The first file descriptor may be found at file
+descriptor number 3 (i.e. SD_LISTEN_FDS_START), the remaining descriptors
+follow at 4, 5, 6, ..., if any." """
+
+UNKNOWN_FD_NAME: Final = "unknown"
+"""sd_listen_fds(3), special names: "unknown": "The process received no
+name for the specific file descriptor from the service manager." """
+
+
+@dataclasses.dataclass(frozen=True)
+class SystemdEnvironment:
+    """The systemd variables that one process found in its environment."""
+
+    variables: Mapping[str, str]
+    """The variables of ``SYSTEMD_VARIABLES`` that were set, as found."""
+    pid: int
+    """The process that took them: the master."""
+
+    @property
+    def notify_socket(self) -> str | None:
+        return self.variables.get(NOTIFY_SOCKET_ENV)
+
+    @property
+    def started_pid(self) -> int | None:
+        """The pid that systemd started, as ``LISTEN_PID`` or
+        ``WATCHDOG_PID`` gives it: systemd sets both to that pid."""
+        for name in ("LISTEN_PID", "WATCHDOG_PID"):
+            pid = _positive_int(self.variables.get(name))
+            if pid is not None:
+                return pid
+        return None
+
+    def watchdog_usec(self) -> int | None:
+        """Return the watchdog timeout in microseconds, or None when it does
+        not apply to ``pid``.
+
+        sd_watchdog_enabled(3): "If the $WATCHDOG_USEC environment variable
+        is set, and the $WATCHDOG_PID variable is unset or set to the PID of
+        the current process, the service manager expects notifications from
+        this process."
+        """
+        raw = self.variables.get("WATCHDOG_USEC")
+        if raw is None:
+            return None
+        usec = _positive_int(raw)
+        if usec is None:
+            LOG.warning("Ignoring WATCHDOG_USEC=%r: not a positive number", raw)
+            return None
+        raw_pid = self.variables.get("WATCHDOG_PID")
+        if raw_pid is not None and _positive_int(raw_pid) != self.pid:
+            # sd_watchdog_enabled(3): "The call will ignore these variables
+            # if $WATCHDOG_PID does not contain the PID of the current
+            # process, under the assumption that in that case, the variables
+            # were set for a different process further up the process tree."
+            LOG.warning(
+                "The systemd watchdog is set for pid %s, not for this master (pid %d): "
+                "no watchdog pings",
+                raw_pid,
+                self.pid,
+            )
+            return None
+        return usec
+
+    def listen_fds(self) -> list[tuple[int, str]]:
+        """Return the passed descriptors with their names, when they are
+        ``pid``'s.
+
+        sd_listen_fds(3): "Internally, sd_listen_fds() checks whether the
+        $LISTEN_PID environment variable equals the daemon PID. If not, it
+        returns immediately."
+        """
+        raw_count = self.variables.get("LISTEN_FDS")
+        if raw_count is None:
+            return []
+        raw_pid = self.variables.get("LISTEN_PID")
+        if _positive_int(raw_pid) != self.pid:
+            LOG.warning(
+                "Ignoring LISTEN_FDS=%s: LISTEN_PID=%s is not this master (pid %d)",
+                raw_count,
+                raw_pid,
+                self.pid,
+            )
+            return []
+        count = _positive_int(raw_count)
+        if count is None:
+            LOG.warning("Ignoring LISTEN_FDS=%r: not a positive number", raw_count)
+            return []
+        names = [UNKNOWN_FD_NAME] * count
+        raw_names = self.variables.get("LISTEN_FDNAMES")
+        if raw_names is not None:
+            # sd_listen_fds(3): "This information is read from the
+            # $LISTEN_FDNAMES variable, which may contain a colon-separated
+            # list of names."
+            given = raw_names.split(":")
+            if len(given) == count:
+                names = given
+            else:
+                LOG.warning(
+                    "Ignoring LISTEN_FDNAMES=%r: %d names for LISTEN_FDS=%d descriptors",
+                    raw_names,
+                    len(given),
+                    count,
+                )
+        return [(LISTEN_FDS_START + index, name) for index, name in enumerate(names)]
+
+
+def take_environment(
+    environ: MutableMapping[str, str] | None = None, pid: int | None = None
+) -> SystemdEnvironment:
+    """Remove the systemd variables from ``environ`` and return them.
+
+    ``environ`` is ``os.environ`` by default, and ``pid`` the calling
+    process. Removing a variable from ``os.environ`` also removes it from
+    the environment that child processes get.
+    """
+    env = os.environ if environ is None else environ
+    found = {name: env.pop(name) for name in SYSTEMD_VARIABLES if name in env}
+    return SystemdEnvironment(found, os.getpid() if pid is None else pid)
+
+
+_lock = threading.Lock()
+_taken: SystemdEnvironment | None = None
+
+
+def systemd_environment() -> SystemdEnvironment:
+    """Return the systemd variables of this program, taken from
+    ``os.environ`` at the first call.
+
+    Later calls return the same values, in forked workers too, which
+    inherit the master's memory. Call it in the master before its workers
+    start (the systemd listener does when the manager creates it, in
+    ``run()``): a worker started by spawn or forkserver that calls it finds
+    nothing.
+    """
+    global _taken  # noqa: PLW0603
+    with _lock:
+        if _taken is None:
+            _taken = take_environment()
+            if _taken.variables:
+                LOG.debug(
+                    "Took %s from the environment of pid %d",
+                    ", ".join(sorted(_taken.variables)),
+                    _taken.pid,
+                )
+        return _taken
+
+
+def _positive_int(text: str | None) -> int | None:
+    if text is None or not (text.isascii() and text.isdigit()):
+        return None
+    value = int(text)
+    return value if value > 0 else None

@@ -1,0 +1,328 @@
+"""The lifecycle listener that reports a manager to systemd.
+
+What it sends, from the master's loop:
+
+- ``READY=1`` once every initial worker is ready, and again once a reload
+  is complete.
+- ``RELOADING=1`` with ``MONOTONIC_USEC=`` when a reload starts, and
+  ``STOPPING=1`` when the manager starts to stop.
+- ``STATUS=``: workers ready per service, restarts, the last unexpected
+  worker exit; at most one ``STATUS``-only message per status interval,
+  the latest text winning.
+- ``WATCHDOG=1`` about every half ``WATCHDOG_USEC`` while healthy (see
+  ``cotyledon_systemd._watchdog``), ``EXTEND_TIMEOUT_USEC=`` while a
+  graceful stop runs within its deadline, ``WATCHDOG=trigger`` when the
+  manager gives up.
+- ``MAINPID=`` with ``READY=1`` only when systemd started another process
+  (``LISTEN_PID`` or ``WATCHDOG_PID`` names it) that then started this
+  master: a wrapper that forks instead of exec'ing. In the usual case the
+  master is the process systemd started and already tracks, and a pid is
+  best left unsent: it is a pid of the sender's pid namespace, which is
+  not systemd's when the manager runs in a container.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable
+from typing import ClassVar
+from typing import Final
+from typing import final
+
+from cotyledon import LifecycleListener
+from cotyledon import ManagerPhase
+from cotyledon import ManagerStatus
+from cotyledon import SlotState
+from cotyledon import WorkerEvent
+from cotyledon import WorkerEventKind
+from cotyledon.runtime import describe_exit
+from cotyledon_systemd._environment import SystemdEnvironment
+from cotyledon_systemd._environment import systemd_environment
+from cotyledon_systemd._notify import FieldValue
+from cotyledon_systemd._notify import Notifier
+from cotyledon_systemd._watchdog import Watchdog
+
+LOG = logging.getLogger(__name__)
+
+DISABLE_ENV: Final = "COTYLEDON_SYSTEMD"
+"""``COTYLEDON_SYSTEMD=0`` keeps the entry point from creating a listener."""
+
+_OFF_VALUES: Final = frozenset({"0", "false", "no", "off"})
+
+STATUS_INTERVAL: Final = 1.0
+"""Seconds between two ``STATUS``-only messages at most; a change within
+that time is sent at the next liveness tick."""
+
+MIN_STOP_EXTENSION: Final = 5.0
+"""Seconds that each ``EXTEND_TIMEOUT_USEC=`` grants at least."""
+
+MAX_STATUS_CHARS: Final = 1000
+
+# Slot states whose worker is still within its stop deadline while the
+# manager stops: not yet asked to stop, starting, or asked and not killed.
+_WITHIN_DEADLINE: Final = frozenset({SlotState.RUNNING, SlotState.SPAWNING, SlotState.STOPPING})
+
+
+@final
+class SystemdListener(LifecycleListener):
+    """Report the manager's lifecycle to systemd with sd_notify messages.
+
+    ``environment`` defaults to the systemd variables of this process,
+    taken out of ``os.environ`` on first use so that workers do not
+    inherit them. ``notifier`` and ``clock`` (monotonic seconds) are there
+    for tests.
+    """
+
+    _created: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        environment: SystemdEnvironment | None = None,
+        *,
+        notifier: Notifier | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        status_interval: float = STATUS_INTERVAL,
+    ) -> None:
+        env = systemd_environment() if environment is None else environment
+        self._notifier = Notifier(env.notify_socket) if notifier is None else notifier
+        self._clock = clock
+        self._status_interval = status_interval
+        usec = env.watchdog_usec()
+        self._watchdog = None if usec is None else Watchdog(usec / 1_000_000)
+        started = env.started_pid
+        self._main_pid = env.pid if started is not None and started != env.pid else None
+        self._ready_sent = False
+        self._last_exit: str | None = None
+        self._status_sent: str | None = None
+        self._status_sent_at: float | None = None
+        self._send_failing = False
+        SystemdListener._created = True
+        LOG.info(
+            "Reporting to systemd through %s; watchdog %s",
+            self._notifier.notify_socket,
+            "off" if self._watchdog is None else f"every {self._watchdog.ping_interval:g} s",
+        )
+        if self._main_pid is not None:
+            LOG.info(
+                "systemd started pid %d, not this master (pid %d): READY=1 will carry "
+                "MAINPID=%d, which systemd accepts with NotifyAccess=all",
+                started,
+                env.pid,
+                env.pid,
+            )
+
+    def __repr__(self) -> str:
+        return f"<SystemdListener {self._notifier.notify_socket!r} watchdog={self._watchdog}>"
+
+    @property
+    def watchdog(self) -> Watchdog | None:
+        return self._watchdog
+
+    # Lifecycle
+
+    def on_ready(self, status: ManagerStatus) -> None:
+        # sd_notify(3): "READY=1 Tells the service manager that service
+        # startup is finished, or the service finished loading its
+        # configuration."
+        self._ready_sent = True
+        fields: dict[str, FieldValue] = {"READY": 1}
+        if self._main_pid is not None:
+            # sd_notify(3): "MAINPID=... The main process ID (PID) of the
+            # service, in case the service manager did not fork off the
+            # process itself."
+            fields["MAINPID"] = self._main_pid
+        self._send(fields, status, with_status=True)
+
+    def on_reloading(self, status: ManagerStatus) -> None:
+        if not self._ready_sent:
+            # A reload before the first READY=1 is part of the start.
+            self._send({}, status)
+            return
+        # sd_notify(3): "RELOADING=1 Tells the service manager that the
+        # service is reloading its configuration."
+        # systemd.service(5), Type=notify-reload: "When initiating the
+        # reload process the service is expected to reply with a
+        # notification message via sd_notify(3) that contains the
+        # "RELOADING=1" field in combination with "MONOTONIC_USEC=" set to
+        # the current monotonic time (i.e. CLOCK_MONOTONIC in
+        # clock_gettime(2)) in μs, formatted as decimal string."
+        usec = time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
+        self._send({"RELOADING": 1, "MONOTONIC_USEC": usec}, status, with_status=True)
+
+    def on_reloaded(self, status: ManagerStatus) -> None:
+        if not self._ready_sent:
+            self._send({}, status)
+            return
+        # sd_notify(3): "a service that sends this notification must also
+        # send a "READY=1" notification when it completed reloading its
+        # configuration."
+        self._send({"READY": 1}, status, with_status=True)
+
+    def on_stopping(self, status: ManagerStatus) -> None:
+        # sd_notify(3): "STOPPING=1 Tells the service manager that the
+        # service is beginning its shutdown."
+        fields: dict[str, FieldValue] = {"STOPPING": 1}
+        fields.update(self._stop_extension(status))
+        self._send(fields, status, with_status=True)
+
+    def on_status_changed(self, status: ManagerStatus) -> None:
+        if self._watchdog is not None:
+            self._watchdog.observe(status, self._clock())
+        self._send({}, status)
+
+    def on_worker_event(self, event: WorkerEvent) -> None:
+        if (
+            event.kind is WorkerEventKind.EXITED
+            and event.stop_reason is None
+            and event.exit_code is not None
+        ):
+            self._last_exit = (
+                f"{event.service_name}({event.worker_id}) {describe_exit(event.exit_code)}"
+            )
+
+    def liveness_interval(self) -> float:
+        if self._watchdog is None:
+            return self._status_interval
+        return min(self._status_interval, self._watchdog.ping_interval)
+
+    def on_liveness_tick(self, status: ManagerStatus) -> None:
+        fields: dict[str, FieldValue] = {}
+        if self._watchdog is not None:
+            now = self._clock()
+            self._watchdog.observe(status, now)
+            if self._watchdog.ping_due(now):
+                # sd_notify(3): "WATCHDOG=1 Tells the service manager to
+                # update the watchdog timestamp."
+                fields["WATCHDOG"] = 1
+                self._watchdog.pinged(now)
+        fields.update(self._stop_extension(status))
+        self._send(fields, status)
+
+    def close(self) -> None:
+        self._notifier.close()
+
+    # Giving up
+
+    def trigger_watchdog(self, reason: str) -> None:
+        """Make systemd act as if the watchdog had expired, now.
+
+        sd_notify(3): "WATCHDOG=trigger Tells the service manager that the
+        service detected an internal error that should be handled by the
+        configured watchdog options." and "WatchdogSec= does not need to
+        be enabled for "WATCHDOG=trigger" to trigger the watchdog action."
+        """
+        text = _one_line(reason)
+        if self._notify({"WATCHDOG": "trigger", "STATUS": text}):
+            self._status_sent = text
+            self._status_sent_at = self._clock()
+
+    def on_give_up(self, status: ManagerStatus) -> None:
+        """Send ``WATCHDOG=trigger``: the manager gives up and is about to exit.
+
+        systemd then applies the unit's watchdog and restart settings.
+        NOTE: nothing calls it yet, because the core never gives up. Once
+        the respawn limiter has an overall restart intensity, the master
+        is to call it when that intensity is exceeded.
+        """
+        self.trigger_watchdog(f"giving up: {status.summary()}")
+
+    # Sending
+
+    def _stop_extension(self, status: ManagerStatus) -> dict[str, FieldValue]:
+        if status.phase is not ManagerPhase.STOPPING or not any(
+            slot.state in _WITHIN_DEADLINE for service in status.services for slot in service.slots
+        ):
+            return {}
+        # sd_notify(3): "EXTEND_TIMEOUT_USEC=... Tells the service manager
+        # to extend the startup, runtime or shutdown service timeout
+        # corresponding the current state. The value specified is a time in
+        # microseconds during which the service must send a new message."
+        # systemd.service(5), TimeoutStopSec=: "If a service of Type=notify
+        # sends "EXTEND_TIMEOUT_USEC=...", this may cause the stop time to
+        # be extended beyond TimeoutStopSec=." The master kills each worker
+        # at its own deadline; past that, no extension is needed.
+        seconds = max(3 * self.liveness_interval(), MIN_STOP_EXTENSION)
+        return {"EXTEND_TIMEOUT_USEC": round(seconds * 1_000_000)}
+
+    def status_text(self, status: ManagerStatus) -> str:
+        """Return the one-line ``STATUS=`` text for a status snapshot."""
+        parts = [status.summary()]
+        if self._last_exit is not None:
+            parts.append(f"last exit: {self._last_exit}")
+        if self._watchdog is not None:
+            failing = self._watchdog.failing_services(self._clock())
+            if failing:
+                names = ", ".join(name for name, _ in failing)
+                parts.append(
+                    f"no watchdog pings: no lasting ready worker in {names} "
+                    f"for over {self._watchdog.timeout:g} s"
+                )
+        return _one_line("; ".join(parts))
+
+    def _send(
+        self, fields: dict[str, FieldValue], status: ManagerStatus, *, with_status: bool = False
+    ) -> None:
+        """Send ``fields`` with the status text when it is due, in one message.
+
+        The text goes with every lifecycle message; otherwise only when it
+        changed and the last one is at least a status interval old.
+        """
+        now = self._clock()
+        text = self.status_text(status)
+        status_due = text != self._status_sent and (
+            self._status_sent_at is None or now - self._status_sent_at >= self._status_interval
+        )
+        if with_status or status_due:
+            fields["STATUS"] = text
+        if not fields:
+            return
+        if self._notify(fields) and "STATUS" in fields:
+            self._status_sent = text
+            self._status_sent_at = now
+
+    def _notify(self, fields: dict[str, FieldValue]) -> bool:
+        try:
+            self._notifier.notify(fields)
+        except OSError as exc:
+            # Logged once per run of failures: a service manager that has
+            # gone away would otherwise fill the log at every tick.
+            level = logging.DEBUG if self._send_failing else logging.WARNING
+            LOG.log(level, "sd_notify to %s failed: %s", self._notifier.notify_socket, exc)
+            self._send_failing = True
+            return False
+        if self._send_failing:
+            LOG.info("sd_notify to %s works again", self._notifier.notify_socket)
+            self._send_failing = False
+        return True
+
+
+def _one_line(text: str) -> str:
+    # sd_notify(3): "STATUS=... Passes a single-line UTF-8 status string".
+    line = " ".join(text.splitlines())
+    if len(line) > MAX_STATUS_CHARS:
+        line = line[: MAX_STATUS_CHARS - 1] + "\u2026"
+    return line
+
+
+def create_listener() -> SystemdListener | None:
+    """The ``cotyledon.listeners`` entry point: a listener under systemd.
+
+    Returns None when ``COTYLEDON_SYSTEMD`` is ``0`` (or ``false``, ``no``,
+    ``off``), when this process already made a ``SystemdListener`` (passed
+    to the manager by hand), and when ``NOTIFY_SOCKET`` is unset. Unless
+    disabled, it takes the systemd variables out of the environment, so
+    that workers never inherit ``LISTEN_*`` or ``WATCHDOG_*`` either.
+    Raises ``InvalidNotifySocketError`` for a ``NOTIFY_SOCKET`` that names
+    no usable address.
+    """
+    if os.environ.get(DISABLE_ENV, "").strip().lower() in _OFF_VALUES:
+        LOG.debug("%s=%s: no systemd notification", DISABLE_ENV, os.environ[DISABLE_ENV])
+        return None
+    if SystemdListener._created:
+        return None
+    environment = systemd_environment()
+    if environment.notify_socket is None:
+        return None
+    return SystemdListener(environment)

@@ -1,0 +1,90 @@
+"""Taking the systemd variables out of an environment, and reading them."""
+
+from __future__ import annotations
+
+import pytest
+
+from cotyledon_systemd import SYSTEMD_VARIABLES
+from cotyledon_systemd import SystemdEnvironment
+from cotyledon_systemd import take_environment
+
+PID = 4242
+
+
+def _environment(**variables: str) -> SystemdEnvironment:
+    return SystemdEnvironment(variables, PID)
+
+
+def test_take_environment_removes_systemd_variables() -> None:
+    environ = dict.fromkeys(SYSTEMD_VARIABLES, "1")
+    environ["PATH"] = "/usr/bin"
+
+    taken = take_environment(environ, PID)
+
+    assert environ == {"PATH": "/usr/bin"}
+    assert dict(taken.variables) == dict.fromkeys(SYSTEMD_VARIABLES, "1")
+    assert taken.pid == PID
+
+
+def test_take_environment_without_variables_is_empty() -> None:
+    taken = take_environment({"PATH": "/usr/bin"}, PID)
+
+    assert taken.notify_socket is None
+    assert taken.watchdog_usec() is None
+    assert taken.listen_fds() == []
+
+
+def test_watchdog_applies_without_watchdog_pid() -> None:
+    assert _environment(WATCHDOG_USEC="2000000").watchdog_usec() == 2_000_000
+
+
+def test_watchdog_applies_to_own_pid() -> None:
+    env = _environment(WATCHDOG_USEC="2000000", WATCHDOG_PID=str(PID))
+
+    assert env.watchdog_usec() == 2_000_000
+
+
+def test_watchdog_for_other_pid_is_ignored(caplog: pytest.LogCaptureFixture) -> None:
+    env = _environment(WATCHDOG_USEC="2000000", WATCHDOG_PID="1")
+
+    assert env.watchdog_usec() is None
+    assert "set for pid 1" in caplog.text
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "2s", "", "²"])
+def test_watchdog_rejects_invalid_timeout(value: str) -> None:
+    assert _environment(WATCHDOG_USEC=value).watchdog_usec() is None
+
+
+def test_listen_fds_are_named_in_order() -> None:
+    env = _environment(LISTEN_FDS="3", LISTEN_PID=str(PID), LISTEN_FDNAMES="web:web:admin")
+
+    assert env.listen_fds() == [(3, "web"), (4, "web"), (5, "admin")]
+
+
+def test_listen_fds_without_names_are_unknown() -> None:
+    env = _environment(LISTEN_FDS="2", LISTEN_PID=str(PID))
+
+    assert env.listen_fds() == [(3, "unknown"), (4, "unknown")]
+
+
+def test_listen_fds_for_other_pid_ignored() -> None:
+    env = _environment(LISTEN_FDS="1", LISTEN_PID="1")
+
+    assert env.listen_fds() == []
+
+
+def test_listen_fds_with_wrong_name_count() -> None:
+    env = _environment(LISTEN_FDS="2", LISTEN_PID=str(PID), LISTEN_FDNAMES="web")
+
+    assert env.listen_fds() == [(3, "unknown"), (4, "unknown")]
+
+
+def test_started_pid_comes_from_listen_pid() -> None:
+    env = _environment(LISTEN_PID="77", WATCHDOG_PID="88")
+
+    assert env.started_pid == 77
+
+
+def test_started_pid_unknown_without_variables() -> None:
+    assert _environment(NOTIFY_SOCKET="/run/notify").started_pid is None

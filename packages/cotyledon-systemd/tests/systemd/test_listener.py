@@ -1,0 +1,259 @@
+"""The systemd listener, driven by hand with status snapshots and a fake clock."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from systemd_support import FakeTime
+from systemd_support import manager
+from systemd_support import service
+
+from cotyledon import ManagerPhase
+from cotyledon import SlotState
+from cotyledon import WorkerEvent
+from cotyledon import WorkerEventKind
+from cotyledon.types import WorkerId
+from cotyledon_systemd import SystemdEnvironment
+from cotyledon_systemd import SystemdListener
+from cotyledon_testkit import NotifyReceiver
+
+READY = manager(service("web", 2, 2))
+
+
+_made: list[SystemdListener] = []
+
+
+@pytest.fixture(autouse=True)
+def _close_listeners() -> Iterator[None]:
+    yield
+    while _made:
+        _made.pop().close()
+
+
+def _listener(
+    receiver: NotifyReceiver, clock: FakeTime | None = None, **variables: str
+) -> SystemdListener:
+    environment = SystemdEnvironment({"NOTIFY_SOCKET": receiver.address, **variables}, os.getpid())
+    listener = SystemdListener(environment, clock=clock or FakeTime())
+    _made.append(listener)
+    return listener
+
+
+def test_listener_ready_carries_status(notify_socket: NotifyReceiver) -> None:
+    listener = _listener(notify_socket)
+
+    listener.on_ready(READY)
+    message = notify_socket.wait_message(READY=1)
+
+    assert message.payload == b"READY=1\nSTATUS=web 2/2"
+
+
+def test_listener_omits_main_pid_by_default(notify_socket: NotifyReceiver) -> None:
+    listener = _listener(notify_socket, WATCHDOG_USEC="1000000", WATCHDOG_PID=str(os.getpid()))
+
+    listener.on_ready(READY)
+    message = notify_socket.wait_message(READY=1)
+
+    assert "MAINPID" not in message
+
+
+def test_listener_sends_main_pid_under_wrapper(notify_socket: NotifyReceiver) -> None:
+    listener = _listener(notify_socket, LISTEN_FDS="1", LISTEN_PID="1")
+
+    listener.on_ready(READY)
+    message = notify_socket.wait_message(READY=1)
+
+    assert message["MAINPID"] == str(os.getpid())
+
+
+def test_listener_rate_limits_status_updates(notify_socket: NotifyReceiver) -> None:
+    clock = FakeTime()
+    listener = _listener(notify_socket, clock)
+
+    for ready in [0, 1, 2] * 300:
+        listener.on_status_changed(manager(service("web", ready, 2), ready=False))
+    first = notify_socket.wait_message()
+    clock.now += 1.0
+    listener.on_liveness_tick(manager(service("web", 2, 2), ready=False))
+    latest = notify_socket.wait_message(after=1)
+
+    assert first["STATUS"] == "web 0/2"
+    assert latest["STATUS"] == "web 2/2"
+    assert len(notify_socket.receive()) == 0
+
+
+def test_listener_skips_unchanged_status(notify_socket: NotifyReceiver) -> None:
+    clock = FakeTime()
+    listener = _listener(notify_socket, clock)
+    listener.on_status_changed(READY)
+    notify_socket.wait_message()
+
+    clock.now += 5
+    listener.on_status_changed(READY)
+    listener.on_liveness_tick(READY)
+
+    assert notify_socket.receive() == []
+
+
+def test_listener_status_shows_last_exit(notify_socket: NotifyReceiver) -> None:
+    listener = _listener(notify_socket)
+    crashed = manager(service("web", 1, 2, restarts=1))
+
+    listener.on_worker_event(
+        WorkerEvent(
+            WorkerEventKind.EXITED,
+            crashed.services[0].service_id,
+            "web",
+            WorkerId(1),
+            1234,
+            exit_code=-9,
+        )
+    )
+    listener.on_status_changed(crashed)
+    message = notify_socket.wait_message()
+
+    assert message["STATUS"] == "web 1/2 (1 restart); last exit: web(1) was killed by SIGKILL"
+
+
+def test_listener_status_ignores_requested_exit(notify_socket: NotifyReceiver) -> None:
+    listener = _listener(notify_socket)
+    web = service("web", 1, 2)
+
+    listener.on_worker_event(
+        WorkerEvent(WorkerEventKind.EXITED, web.service_id, "web", WorkerId(1), 1234, 0, "shutdown")
+    )
+    listener.on_status_changed(manager(web))
+    message = notify_socket.wait_message()
+
+    assert message["STATUS"] == "web 1/2"
+
+
+def test_listener_status_is_one_line(notify_socket: NotifyReceiver) -> None:
+    listener = _listener(notify_socket)
+
+    listener.on_status_changed(manager(service("two\nlines", 1, 1)))
+    message = notify_socket.wait_message()
+
+    assert message["STATUS"] == "two lines 1/1"
+
+
+def test_listener_reload_sends_monotonic_usec(notify_socket: NotifyReceiver) -> None:
+    listener = _listener(notify_socket)
+    listener.on_ready(READY)
+    before = time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
+
+    listener.on_reloading(READY)
+    after = time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
+    reloading = notify_socket.wait_message(RELOADING=1)
+    listener.on_reloaded(READY)
+    ready = notify_socket.wait_message(after=notify_socket.messages.index(reloading) + 1)
+
+    assert before <= int(reloading["MONOTONIC_USEC"]) <= after
+    assert ready.fields == {"READY": "1", "STATUS": "web 2/2"}
+
+
+def test_listener_reload_before_ready_is_quiet(notify_socket: NotifyReceiver) -> None:
+    listener = _listener(notify_socket)
+    starting = manager(service("web", 1, 2), ready=False)
+
+    listener.on_reloading(starting)
+    listener.on_reloaded(starting)
+    notify_socket.wait_message()
+
+    assert notify_socket.find(RELOADING=1) == []
+    assert notify_socket.find(READY=1) == []
+
+
+def test_listener_stopping_extends_stop_timeout(notify_socket: NotifyReceiver) -> None:
+    listener = _listener(notify_socket)
+
+    listener.on_stopping(manager(service("web", 2, 2), phase=ManagerPhase.STOPPING))
+    message = notify_socket.wait_message(STOPPING=1)
+
+    assert message["EXTEND_TIMEOUT_USEC"] == "5000000"
+    assert message["STATUS"] == "stopping: web 2/2"
+
+
+def test_listener_tick_extends_within_deadline(notify_socket: NotifyReceiver) -> None:
+    listener = _listener(notify_socket)
+    stopping = service("web", 2, 2, state=SlotState.STOPPING)
+
+    listener.on_liveness_tick(manager(stopping, phase=ManagerPhase.STOPPING))
+    message = notify_socket.wait_message()
+
+    assert message["EXTEND_TIMEOUT_USEC"] == "5000000"
+
+
+def test_listener_tick_no_extension_once_killing(notify_socket: NotifyReceiver) -> None:
+    listener = _listener(notify_socket)
+    killing = manager(service("web", 0, 2, state=SlotState.KILLING), phase=ManagerPhase.STOPPING)
+
+    listener.on_liveness_tick(killing)
+    message = notify_socket.wait_message()
+
+    assert "EXTEND_TIMEOUT_USEC" not in message
+
+
+def test_listener_tick_pings_watchdog(notify_socket: NotifyReceiver) -> None:
+    clock = FakeTime()
+    listener = _listener(notify_socket, clock, WATCHDOG_USEC="1000000")
+    listener.on_ready(READY)
+
+    listener.on_liveness_tick(READY)
+    listener.on_liveness_tick(READY)
+    clock.now += 0.5
+    listener.on_liveness_tick(READY)
+    notify_socket.wait_message(after=2, WATCHDOG=1)
+
+    assert listener.liveness_interval() == 0.5
+    assert [m.payload for m in notify_socket.messages[1:]] == [b"WATCHDOG=1", b"WATCHDOG=1"]
+
+
+def test_listener_stops_pings_for_down_service(notify_socket: NotifyReceiver) -> None:
+    clock = FakeTime()
+    listener = _listener(notify_socket, clock, WATCHDOG_USEC="1000000")
+    listener.on_ready(READY)
+    down = manager(service("web", 0, 2))
+    listener.on_status_changed(down)
+
+    clock.now += 1.5
+    listener.on_liveness_tick(down)
+    message = notify_socket.wait_message(after=1)
+
+    assert "WATCHDOG" not in message
+    assert message["STATUS"] == (
+        "web 0/2; no watchdog pings: no lasting ready worker in web for over 1 s"
+    )
+
+
+def test_listener_without_watchdog_ticks_for_status(notify_socket: NotifyReceiver) -> None:
+    listener = _listener(notify_socket)
+
+    assert listener.liveness_interval() == 1.0
+    assert listener.watchdog is None
+
+
+def test_listener_trigger_watchdog_sends_trigger(notify_socket: NotifyReceiver) -> None:
+    listener = _listener(notify_socket)
+
+    listener.on_give_up(manager(service("web", 0, 2, restarts=40)))
+    message = notify_socket.wait_message()
+
+    assert message.fields == {"WATCHDOG": "trigger", "STATUS": "giving up: web 0/2 (40 restarts)"}
+
+
+def test_listener_survives_missing_socket(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    environment = SystemdEnvironment({"NOTIFY_SOCKET": str(tmp_path / "gone.sock")}, os.getpid())
+    listener = SystemdListener(environment, clock=FakeTime())
+
+    listener.on_ready(READY)
+    listener.on_stopping(manager(service("web", 2, 2), phase=ManagerPhase.STOPPING))
+    listener.close()
+
+    warnings = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1
+    assert "sd_notify to" in warnings[0].getMessage()
