@@ -98,6 +98,8 @@ class SystemdListener(LifecycleListener):
         self._status_sent: str | None = None
         self._status_sent_at: float | None = None
         self._send_failing = False
+        self._stopping = False
+        self._status_pending = False
         SystemdListener._created = True
         LOG.info(
             "Reporting to systemd through %s; watchdog %s",
@@ -163,6 +165,7 @@ class SystemdListener(LifecycleListener):
     def on_stopping(self, status: ManagerStatus) -> None:
         # sd_notify(3): "STOPPING=1 Tells the service manager that the
         # service is beginning its shutdown."
+        self._stopping = True
         fields: dict[str, FieldValue] = {"STOPPING": 1}
         fields.update(self._stop_extension(status))
         self._send(fields, status, with_status=True)
@@ -182,10 +185,16 @@ class SystemdListener(LifecycleListener):
                 f"{event.service_name}({event.worker_id}) {describe_exit(event.exit_code)}"
             )
 
-    def liveness_interval(self) -> float:
-        if self._watchdog is None:
-            return self._status_interval
-        return min(self._status_interval, self._watchdog.ping_interval)
+    def liveness_interval(self) -> float | None:
+        # A tick is needed for the watchdog, for a status text held back by
+        # the rate limit, and for the timeout extensions of a stop; with
+        # none of them, the master sleeps until its next event.
+        intervals = []
+        if self._watchdog is not None:
+            intervals.append(self._watchdog.ping_interval)
+        if self._stopping or self._status_pending:
+            intervals.append(self._status_interval)
+        return min(intervals) if intervals else None
 
     def on_liveness_tick(self, status: ManagerStatus) -> None:
         fields: dict[str, FieldValue] = {}
@@ -243,7 +252,11 @@ class SystemdListener(LifecycleListener):
         # sends "EXTEND_TIMEOUT_USEC=...", this may cause the stop time to
         # be extended beyond TimeoutStopSec=." The master kills each worker
         # at its own deadline; past that, no extension is needed.
-        seconds = max(3 * self.liveness_interval(), MIN_STOP_EXTENSION)
+        # Ticks come at least every status interval while stopping.
+        tick = self._status_interval
+        if self._watchdog is not None:
+            tick = min(tick, self._watchdog.ping_interval)
+        seconds = max(3 * tick, MIN_STOP_EXTENSION)
         return {"EXTEND_TIMEOUT_USEC": round(seconds * 1_000_000)}
 
     def status_text(self, status: ManagerStatus) -> str:
@@ -276,11 +289,10 @@ class SystemdListener(LifecycleListener):
         )
         if with_status or status_due:
             fields["STATUS"] = text
-        if not fields:
-            return
-        if self._notify(fields) and "STATUS" in fields:
+        if fields and self._notify(fields) and "STATUS" in fields:
             self._status_sent = text
             self._status_sent_at = now
+        self._status_pending = text != self._status_sent
 
     def _notify(self, fields: dict[str, FieldValue]) -> bool:
         try:

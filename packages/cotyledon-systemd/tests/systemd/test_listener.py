@@ -230,11 +230,38 @@ def test_listener_stops_pings_for_down_service(notify_socket: NotifyReceiver) ->
     )
 
 
-def test_listener_without_watchdog_ticks_for_status(notify_socket: NotifyReceiver) -> None:
+def test_listener_without_watchdog_idles(notify_socket: NotifyReceiver) -> None:
     listener = _listener(notify_socket)
 
-    assert listener.liveness_interval() == 1.0
+    assert listener.liveness_interval() is None
     assert listener.watchdog is None
+
+
+def test_listener_ticks_for_held_status(notify_socket: NotifyReceiver) -> None:
+    clock = FakeTime()
+    listener = _listener(notify_socket, clock)
+    listener.on_status_changed(manager(service("web", 1, 2)))
+    notify_socket.wait_message()
+    mark = len(notify_socket.messages)
+
+    listener.on_status_changed(manager(service("web", 2, 2)))
+    held = listener.liveness_interval()
+    clock.now += 1.0
+    listener.on_liveness_tick(manager(service("web", 2, 2)))
+    message = notify_socket.wait_message(after=mark)
+
+    assert held == 1.0
+    assert message["STATUS"] == "web 2/2"
+    assert listener.liveness_interval() is None
+
+
+def test_listener_ticks_while_stopping(notify_socket: NotifyReceiver) -> None:
+    listener = _listener(notify_socket)
+    stopping = manager(service("web", 2, 2, state=SlotState.STOPPING), phase=ManagerPhase.STOPPING)
+
+    listener.on_stopping(stopping)
+
+    assert listener.liveness_interval() == 1.0
 
 
 def test_listener_trigger_watchdog_sends_trigger(notify_socket: NotifyReceiver) -> None:

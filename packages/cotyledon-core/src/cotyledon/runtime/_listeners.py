@@ -71,7 +71,12 @@ class LifecycleListener:
         """A worker started, became ready, reloaded or exited."""
 
     def liveness_interval(self) -> float | None:
-        """Seconds between two calls to ``on_liveness_tick``; None: none."""
+        """Seconds until the next call to ``on_liveness_tick``; None: none.
+
+        The master asks again before each wait, so a listener returns None
+        while it has nothing due, and the master then sleeps until the next
+        event.
+        """
         return None
 
     def on_liveness_tick(self, status: ManagerStatus) -> None:

@@ -103,7 +103,6 @@ class MasterLoop:
         self._signals = signals
         self._listeners = ListenerSet(listeners)
         self._notified_revision = -1
-        self._liveness_interval: float | None = None
         self._next_tick: float | None = None
 
     def __repr__(self) -> str:
@@ -158,9 +157,6 @@ class MasterLoop:
         )
         log_platform_limits()
         raise_open_file_limit()
-        self._liveness_interval = self._listeners.liveness_interval()
-        if self._liveness_interval is not None:
-            self._next_tick = self._clock.now()
         # Signals and requests that came before run(): a stop then ends the
         # manager before any worker starts.
         self._process_wakeups(wakeup, spawner, control, ready=[])
@@ -168,6 +164,7 @@ class MasterLoop:
             self._handle(Start())
         while self._status is None:
             self._notify_status()
+            self._schedule_tick()
             ready = selector.select(self._timeout())
             self._process_wakeups(wakeup, spawner, control, ready=[key.data for key, _ in ready])
             now = self._clock.now()
@@ -182,9 +179,19 @@ class MasterLoop:
             return None
         return max(0.0, min(wake_at) - self._clock.now())
 
+    def _schedule_tick(self) -> None:
+        # Listeners ask again before every wait, so that one with nothing
+        # due (no watchdog, no pending message) lets the master sleep.
+        interval = self._listeners.liveness_interval() if self._listeners else None
+        if interval is None:
+            self._next_tick = None
+            return
+        soonest = self._clock.now() + interval
+        if self._next_tick is None or soonest < self._next_tick:
+            self._next_tick = soonest
+
     def _tick(self, now: float) -> None:
-        assert self._liveness_interval is not None
-        self._next_tick = now + self._liveness_interval
+        self._next_tick = None
         self._listeners.liveness_tick(self._supervisor.status(now))
 
     def _notify_status(self) -> None:
