@@ -14,7 +14,7 @@ SUPPORTED_PYTHONS ?= 3.10 3.11 3.12 3.13
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT ?= $(VENV)
 
-.PHONY: test lint typecheck layers unit demo test-pythons oslo-service clean
+.PHONY: test lint typecheck layers unit demo soak test-pythons oslo-service clean
 
 test: lint typecheck layers unit
 
@@ -50,6 +50,17 @@ unit: $(BIN)/.synced
 
 demo: $(BIN)/.synced
 	$(BIN)/python examples/jobqueue/demo.py
+
+# The long versions of the reliability suites (about 10 minutes, not in
+# CI). Each pytest process appends its figures to SOAK_REPORT as one JSON
+# line; COTYLEDON_SEED=N replays the schedules of a seed.
+SOAK_REPORT ?= $(CURDIR)/soak-report.jsonl
+
+soak: $(BIN)/.synced
+	rm -f $(SOAK_REPORT)
+	COTYLEDON_SOAK=1 COTYLEDON_RELIABILITY_REPORT=$(SOAK_REPORT) \
+	  $(BIN)/pytest -n 2 -o timeout=900 packages/cotyledon-core/tests/reliability
+	cat $(SOAK_REPORT)
 
 # Runs the test suite once per supported Python found under pyenv (or on
 # PATH as pythonX.Y); each gets a virtual environment of its own.

@@ -66,11 +66,25 @@ from cotyledon.runtime._platform import raise_open_file_limit
 from cotyledon.runtime._proctitle import set_master_title
 from cotyledon.runtime._requests import RequestQueue
 from cotyledon.runtime._signals import SignalWakeup
+from cotyledon.runtime._signals import available_signals
 from cotyledon.runtime._signals import install_master_signals
 from cotyledon.runtime._spawner import Spawner
 from cotyledon.runtime._worker import WorkerRecipe
 
 LOG = logging.getLogger(__name__)
+
+
+def _ignore_late_stop_signals(wakeup: SignalWakeup) -> None:
+    """Have ``wakeup.close()`` ignore the stop signals instead of restoring
+    their previous handlers, once the master has decided its exit status.
+
+    The default handlers would let a SIGTERM sent during the master's exit
+    (a storm, or a service manager that signals every process at once) end
+    it by signal instead of with the status of the stop it carried out.
+    """
+    for signum in available_signals("SIGTERM", "SIGINT", "SIGHUP"):
+        if signum in wakeup.previous_handlers:
+            wakeup.previous_handlers[signum] = signal.SIG_IGN
 
 
 @final
@@ -137,6 +151,8 @@ class MasterLoop:
             self._listeners.close()
             selector.close()
             control.close()
+            if self._status is not None:
+                _ignore_late_stop_signals(wakeup)
             wakeup.close()
         assert self._status is not None
         return self._status

@@ -165,5 +165,19 @@ class Spawner:
             if self.watches_sentinels:
                 self._selector.unregister(worker.process.sentinel)
             worker.process.close()
+            self._kill_orphans(worker.pid)
             exited.append((worker, exit_code))
         return exited
+
+    def _kill_orphans(self, pid: int) -> None:
+        """Kill what is left of the process group of a worker that has ended.
+
+        The worker's children stay in its group when it dies (killed, or
+        after a fork and exit); with their worker gone, nothing would ever
+        stop them, and they would outlive the manager. Linux does not hand
+        out the number of a group that still has members, so the group is
+        the dead worker's own or is gone.
+        """
+        if hasattr(os, "killpg"):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pid, signal.SIGKILL)

@@ -1,0 +1,228 @@
+"""Applications that the reliability suites start in a fresh interpreter.
+
+Each function builds a manager and runs it. The scenario's parameters come
+from environment variables that the test sets (``RELIABILITY_*``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import importlib
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+from typing import Any
+
+import cotyledon
+from cotyledon import _manager
+from cotyledon.core import RespawnPolicy
+from cotyledon.core import Supervisor
+from cotyledon.types import ServiceId
+from cotyledon.types import WorkerId
+from cotyledon_testkit import report
+
+
+def _env_int(name: str, default: int) -> int:
+    return int(os.environ.get(name, default))
+
+
+def _fast_backoff(initial: float, maximum: float) -> None:
+    """Shorten the restart backoff, so that a test sees thousands of deaths.
+
+    The schedule keeps its shape (immediate first restart, doubling, cap,
+    jitter); only its scale changes.
+    """
+    policy = RespawnPolicy(initial_delay=initial, max_delay=maximum, stable_after=10.0)
+    fast = functools.partial(Supervisor, respawn_policy=policy)
+    _manager.Supervisor = fast  # type: ignore[attr-defined,assignment]
+
+
+class Steady(cotyledon.Service):
+    """Runs until terminated; reloads in place."""
+
+    name = "steady"
+
+    def __init__(self, worker_id: WorkerId) -> None:
+        super().__init__(worker_id)
+        self._stop = threading.Event()
+
+    def run(self) -> None:
+        self._stop.wait()
+
+    def terminate(self) -> None:
+        self._stop.set()
+
+    def reload(self) -> None:
+        pass
+
+
+class Replaced(cotyledon.Service):
+    """Keeps the default reload(): each reload replaces its workers."""
+
+    name = "replaced"
+
+    def __init__(self, worker_id: WorkerId) -> None:
+        super().__init__(worker_id)
+        self._stop = threading.Event()
+
+    def run(self) -> None:
+        self._stop.wait()
+
+    def terminate(self) -> None:
+        self._stop.set()
+
+
+def chaos_app() -> None:
+    """Two services whose size hooks change at random, from a seeded rng."""
+    _fast_backoff(0.05, 0.4)
+    rng = random.Random(_env_int("RELIABILITY_SEED", 0))
+    manager = cotyledon.ServiceManager(graceful_shutdown_timeout=2)
+    steady = manager.add(Steady, workers=2)
+    manager.add(Replaced, workers=1)
+
+    def resize(hook: str) -> None:
+        workers = rng.randint(1, 4)
+        manager.reconfigure(steady, workers)
+        report("resized", hook=hook, workers=workers)
+
+    def on_reload() -> None:
+        resize("reload")
+
+    def on_dead_worker(service_id: ServiceId, worker_id: WorkerId, code: int) -> None:
+        if rng.random() < 0.2:
+            resize("dead_worker")
+
+    manager.register_hooks(on_reload=on_reload, on_dead_worker=on_dead_worker)
+    manager.run()
+
+
+class Crasher(cotyledon.Service):
+    """Dies as soon as it runs."""
+
+    name = "crasher"
+
+    def run(self) -> None:
+        os._exit(3)
+
+
+def crash_loop_app() -> None:
+    """Crashing workers on a short backoff, next to a steady one."""
+    _fast_backoff(0.001, float(os.environ.get("RELIABILITY_MAX_DELAY", "0.004")))
+    manager = cotyledon.ServiceManager(graceful_shutdown_timeout=2)
+    manager.add(Crasher, workers=_env_int("RELIABILITY_WORKERS", 4))
+    manager.add(Steady, workers=1)
+    manager.run()
+
+
+class Misbehaving(cotyledon.Service):
+    """Misbehaves as ``RELIABILITY_MISBEHAVIOUR`` says."""
+
+    name = "misbehaving"
+    graceful_shutdown_timeout = 1
+
+    def __init__(self, worker_id: WorkerId) -> None:
+        super().__init__(worker_id)
+        self.mode = os.environ["RELIABILITY_MISBEHAVIOUR"]
+        if self.mode == "exit_in_init":
+            sys.exit(4)
+        # Signal handlers can only be set here, in the worker's main thread.
+        if self.mode == "ignore_sigterm":
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        elif self.mode == "block_signals":
+            signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
+        self._stop = threading.Event()
+
+    def run(self) -> None:
+        mode = self.mode
+        if mode in ("fork_and_exit", "grandchild"):
+            child = subprocess.Popen(["sleep", "300"])
+            report("grandchild", pid=child.pid, worker_id=self.worker_id)
+            if mode == "fork_and_exit":
+                os._exit(5)
+        elif mode == "setsid_grandchild":
+            child = subprocess.Popen(["sleep", "300"], start_new_session=True)
+            report("grandchild", pid=child.pid, worker_id=self.worker_id)
+        elif mode == "close_fds":
+            os.closerange(3, 1024)
+        elif mode == "dup2_fds":
+            devnull = os.open(os.devnull, os.O_RDWR)
+            for fd in range(3, 64):
+                if fd != devnull:
+                    with contextlib.suppress(OSError):
+                        os.dup2(devnull, fd)
+        elif mode == "flood_stdout":
+            chunk = "x" * 4095 + "\n"
+            for _ in range(4096):
+                sys.stdout.write(chunk)
+            sys.stdout.flush()
+        report("run", worker_id=self.worker_id, pid=os.getpid())
+        self._stop.wait()
+
+    def terminate(self) -> None:
+        if self.mode == "hang_in_terminate":
+            threading.Event().wait()
+        self._stop.set()
+
+
+def misbehaving_app() -> None:
+    _fast_backoff(0.05, 0.4)
+    manager = cotyledon.ServiceManager(graceful_shutdown_timeout=1)
+    manager.add(Misbehaving, workers=2)
+    manager.add(Steady, workers=1)
+    manager.run()
+
+
+def block_all_signals_app() -> None:
+    """A worker that blocks every signal it can in every thread."""
+    manager = cotyledon.ServiceManager(graceful_shutdown_timeout=1)
+
+    def block(service_id: ServiceId, worker_id: WorkerId, service: Any) -> None:
+        signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
+
+    manager.register_hooks(on_new_worker=block)
+    manager.add(Steady, workers=2)
+    manager.run()
+
+
+def master_with_helper_app() -> None:
+    """Workers, and a helper that holds copies of every master descriptor."""
+    helper = subprocess.Popen(["sleep", "300"], close_fds=False)
+    report("helper", pid=helper.pid)
+    manager = cotyledon.ServiceManager(graceful_shutdown_timeout=5)
+    manager.add(Steady, workers=_env_int("RELIABILITY_WORKERS", 3))
+    manager.add(Replaced, workers=1)
+    manager.run()
+
+
+def many_workers_app() -> None:
+    manager = cotyledon.ServiceManager(graceful_shutdown_timeout=30)
+    manager.add(Steady, workers=_env_int("RELIABILITY_WORKERS", 256))
+    manager.run()
+
+
+def quiet_steady_app() -> None:
+    """One steady service, for the resource fault scenarios."""
+    _fast_backoff(0.05, 0.8)
+    manager = cotyledon.ServiceManager(graceful_shutdown_timeout=2)
+    manager.add(Steady, workers=_env_int("RELIABILITY_WORKERS", 2))
+    manager.run()
+
+
+def jobqueue_app() -> None:
+    """The jobqueue example, with the spool and size from the environment."""
+    # Imported by name: the example is on the path of the launched manager only.
+    main = importlib.import_module("jobqueue.app").main
+    main(
+        [
+            "--spool",
+            os.environ["RELIABILITY_SPOOL"],
+            "--workers",
+            os.environ.get("RELIABILITY_WORKERS", "3"),
+            "--jobs",
+            os.environ.get("RELIABILITY_JOBS", "0"),
+        ]
+    )

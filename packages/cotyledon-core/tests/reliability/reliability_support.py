@@ -1,0 +1,220 @@
+"""Helpers of the reliability suites: invariants, schedules, the tally.
+
+Every scenario checks the same invariants after each of its steps:
+
+- a (service, worker id) slot never has more than one live process, and
+  has exactly one once the manager has settled;
+- after the master exits, no process it or its workers started is left,
+  zombies included;
+- the master's descriptors, memory and threads stay flat as restarts add up;
+- the master exits with the documented status.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import time
+from collections.abc import Callable
+from collections.abc import Iterable
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Final
+
+import attrs
+
+from cotyledon import WorkerEventKind
+from cotyledon_testkit import ManagerEventKind
+from cotyledon_testkit import ManagerProcess
+from cotyledon_testkit._process_tree import format_process_tree
+from cotyledon_testkit._process_tree import live_processes_of_session
+from cotyledon_testkit._process_tree import read_process
+
+APPS_DIR: Final = Path(__file__).parent
+REPO_ROOT: Final = Path(__file__).parents[4]
+JOBQUEUE_DIR: Final = REPO_ROOT / "examples" / "jobqueue"
+
+SOAK_ENV: Final = "COTYLEDON_SOAK"
+SEED_ENV: Final = "COTYLEDON_SEED"
+REPORT_ENV: Final = "COTYLEDON_RELIABILITY_REPORT"
+
+SOAK: Final = os.environ.get(SOAK_ENV) == "1"
+"""True under ``make soak``: the scenarios run their long versions."""
+
+SETTLE_TIMEOUT: Final = 30.0
+
+# The master's growth that the resource check allows, whatever the number
+# of restarts: a few descriptors for a spawn in progress, and memory for
+# the allocator's free lists.
+FD_SLACK: Final = 4
+RSS_SLACK_KIB: Final = 8 * 1024
+
+
+def scaled(short: int, long: int) -> int:
+    """Return the size of a scenario: ``long`` under soak, else ``short``."""
+    return long if SOAK else short
+
+
+def base_seed() -> int:
+    """The seed of the schedules: ``COTYLEDON_SEED``, or a new one per run."""
+    text = os.environ.get(SEED_ENV)
+    return int(text) if text else random.SystemRandom().randrange(1 << 32)
+
+
+@attrs.define
+class Tally:
+    """What the scenarios of this process did, for the soak report."""
+
+    scenarios: list[str] = attrs.Factory(list)
+    seeds: list[int] = attrs.Factory(list)
+    faults: int = 0
+    checks: int = 0
+    restarts: int = 0
+    failures: list[str] = attrs.Factory(list)
+
+    def as_dict(self) -> dict[str, object]:
+        return attrs.asdict(self)
+
+
+TALLY = Tally()
+
+
+def write_report(path: Path, worker: str) -> None:
+    """Append this process's tally to the report as one JSON line."""
+    line = json.dumps({"worker": worker, **TALLY.as_dict()})
+    with open(path, "a") as report:
+        report.write(line + "\n")
+
+
+def is_live(pid: int) -> bool:
+    info = read_process(pid)
+    return info is not None and info.state != "Z"
+
+
+def started_pids(app: ManagerProcess) -> dict[tuple[str, int], list[int]]:
+    """Every worker pid the master reported starting, by slot."""
+    slots: dict[tuple[str, int], list[int]] = {}
+    for event in app.worker_events(kind=WorkerEventKind.STARTED):
+        slots.setdefault((event.service, event.worker_id), []).append(event.pid)
+    return slots
+
+
+def check_slots(app: ManagerProcess) -> None:
+    """Assert that no slot has two live processes (from the events and /proc)."""
+    TALLY.checks += 1
+    app.receive()
+    for slot, pids in started_pids(app).items():
+        alive = [pid for pid in pids if is_live(pid) and _in_session(app, pid)]
+        assert len(alive) <= 1, f"slot {slot} has {len(alive)} live workers {alive}"
+
+
+def _in_session(app: ManagerProcess, pid: int) -> bool:
+    return any(p.pid == pid for p in live_processes_of_session(app.pid))
+
+
+def wait_settled(
+    app: ManagerProcess,
+    expected: Mapping[str, int] | Callable[[], Mapping[str, int]],
+    timeout: float = SETTLE_TIMEOUT,
+) -> dict[tuple[str, int], int]:
+    """Wait until each slot of ``expected`` (service: workers, or a function
+    that returns it as it changes) has exactly one live, ready worker and no
+    other slot of those services has one."""
+
+    def settled() -> dict[tuple[str, int], int] | None:
+        if _reloading(app):
+            return None
+        sizes = expected() if callable(expected) else expected
+        wanted = {(service, wid) for service, count in sizes.items() for wid in range(count)}
+        live = {k: v for k, v in app.live_workers().items() if k[0] in sizes}
+        if set(live) != wanted or not all(is_live(pid) for pid in live.values()):
+            return None
+        ready = {e.pid for e in app.worker_events(kind=WorkerEventKind.READY)}
+        return live if all(pid in ready for pid in live.values()) else None
+
+    live = app.wait_for(settled, timeout, "every slot to settle", poll_interval=0.05)
+    check_slots(app)
+    return live
+
+
+def _reloading(app: ManagerProcess) -> bool:
+    """Tell whether the manager has announced a reload that it has not ended."""
+    kinds = [e.kind for e in app.manager_events()]
+    reloading = [i for i, kind in enumerate(kinds) if kind is ManagerEventKind.RELOADING]
+    reloaded = [i for i, kind in enumerate(kinds) if kind is ManagerEventKind.RELOADED]
+    return bool(reloading) and (not reloaded or reloaded[-1] < reloading[-1])
+
+
+def check_nothing_left(app: ManagerProcess, extra_pids: Iterable[int] = ()) -> None:
+    """Assert that the session of the exited master is empty, zombies too,
+    and that none of ``extra_pids`` (processes that left it) is alive."""
+    TALLY.checks += 1
+
+    def empty() -> bool:
+        return not live_processes_of_session(app.pid)
+
+    try:
+        app.wait_for(empty, 5.0, "the session to empty", poll_interval=0.02)
+    except AssertionError:
+        left = format_process_tree(live_processes_of_session(app.pid))
+        raise AssertionError(f"processes left after the master exited:\n{left}") from None
+    alive = [pid for pid in extra_pids if is_live(pid)]
+    assert not alive, f"processes outside the session left alive: {alive}"
+
+
+@attrs.frozen
+class Resources:
+    """The master's descriptors, resident memory (KiB) and threads."""
+
+    fds: int
+    rss_kib: int
+    threads: int
+    cpu_ticks: int
+
+
+def master_resources(pid: int) -> Resources:
+    fds = len(os.listdir(f"/proc/{pid}/fd"))
+    fields: dict[str, str] = {}
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            key, _, value = line.partition(":")
+            fields[key] = value.strip()
+    with open(f"/proc/{pid}/stat") as stat_file:
+        stat = stat_file.read()
+    after = stat[stat.rindex(")") + 2 :].split()
+    # utime and stime are fields 14 and 15 of stat(5), 12 and 13 after ')'.
+    ticks = int(after[11]) + int(after[12])
+    return Resources(fds, int(fields["VmRSS"].split()[0]), int(fields["Threads"]), ticks)
+
+
+def check_resources_flat(warm: Resources, now: Resources, *, workers: int = 0) -> None:
+    """Assert that the master has not grown since ``warm``; ``workers`` is
+    how many workers may have started between the two samples, each with
+    two descriptors in the master."""
+    TALLY.checks += 1
+    assert now.fds <= warm.fds + FD_SLACK + 2 * workers, f"descriptors grew: {warm} -> {now}"
+    assert now.rss_kib <= warm.rss_kib + RSS_SLACK_KIB, f"memory grew: {warm} -> {now}"
+    assert now.threads <= warm.threads, f"threads grew: {warm} -> {now}"
+
+
+def cpu_seconds(ticks: int) -> float:
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def record_restarts(app: ManagerProcess) -> int:
+    count = app.restarts()
+    TALLY.restarts += count
+    return count
+
+
+def elapsed_since(start: float) -> float:
+    return time.monotonic() - start
+
+
+class SeededFailure(AssertionError):
+    """A scenario failed; the message names the seed that replays it."""
+
+
+def with_seed(seed: int, error: AssertionError) -> SeededFailure:
+    return SeededFailure(f"seed {seed} (replay with {SEED_ENV}={seed}): {error}")
