@@ -14,7 +14,7 @@ SUPPORTED_PYTHONS ?= 3.10 3.11 3.12 3.13
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT ?= $(VENV)
 
-.PHONY: test lint typecheck layers unit demo soak test-pythons oslo-service clean
+.PHONY: test lint typecheck layers unit demo soak test-pythons oslo-service bench clean
 
 test: lint typecheck layers unit
 
@@ -38,6 +38,7 @@ typecheck: $(BIN)/.synced
 	@# One run per test folder: each has a conftest.py of its own.
 	for tests in packages/*/tests/*/; do $(BIN)/mypy $$tests || exit 1; done
 	$(BIN)/mypy examples
+	$(BIN)/mypy benchmarks
 
 layers: $(BIN)/.synced
 	$(BIN)/lint-imports
@@ -82,6 +83,18 @@ OSLO_SERVICE_VERSION ?= 4.8.0
 
 oslo-service:
 	PYTHON=$(PY) OSLO_SERVICE_VERSION=$(OSLO_SERVICE_VERSION) bash tools/oslo_service/run.sh
+
+# The benchmarks of BENCHMARKS.md, against cotyledon 2.2.0 from PyPI in a
+# virtual environment of its own, with the same interpreter as .venv.
+BENCH_BASELINE := $(CURDIR)/.venvs/bench-2.2.0
+
+$(BENCH_BASELINE)/.installed: | $(UV)
+	$(UV) venv --quiet --allow-existing --python $(PY) $(BENCH_BASELINE)
+	$(UV) pip install --quiet --python $(BENCH_BASELINE)/bin/python 'cotyledon==2.2.0'
+	touch $@
+
+bench: $(BIN)/.synced $(BENCH_BASELINE)/.installed
+	$(BIN)/python -m benchmarks --baseline-python $(BENCH_BASELINE)/bin/python
 
 clean:
 	rm -rf $(VENV) .venvs .tools .mypy_cache .ruff_cache .hypothesis

@@ -14,7 +14,6 @@ import contextlib
 import logging
 import os
 import queue
-import secrets
 import shutil
 import socket
 import sys
@@ -38,7 +37,9 @@ class ControlServer:
     def __init__(self) -> None:
         self._directory: str | None = None
         if sys.platform.startswith("linux"):
-            self.address = f"\0cotyledon-{os.getpid()}-{secrets.token_hex(8)}"
+            # os.urandom rather than secrets: secrets imports hashlib and
+            # OpenSSL, which make the master bigger and every fork slower.
+            self.address = f"\0cotyledon-{os.getpid()}-{os.urandom(8).hex()}"
         else:
             self._directory = tempfile.mkdtemp(prefix="cotyledon-")
             self.address = os.path.join(self._directory, "control")

@@ -125,6 +125,13 @@ class Spawner:
             process.start()
         pid = process.pid
         assert pid is not None
+        # multiprocessing polls every process in this set at each start,
+        # which makes starting N workers cost O(N**2) waitpid calls; the
+        # spawner reaps its own workers. NOTE: a private name of
+        # multiprocessing (3.10 to 3.13); without it the spawner still works.
+        children = getattr(multiprocessing.process, "_children", None)
+        if isinstance(children, set):
+            children.discard(process)
         # The worker moves to a group of its own; doing it here too closes
         # the window in which a kill of the group would miss it. It fails,
         # harmlessly, once the child has exec'd (spawn) or is not ours
