@@ -12,6 +12,7 @@ from cotyledon._manager import ServiceManager
 from cotyledon._service import Service
 from cotyledon.core import ManagerPhase
 from cotyledon.core import ManagerStatus
+from cotyledon.core import ServiceState
 from cotyledon.core import ServiceStatus
 from cotyledon.core import SlotState
 from cotyledon.core import WorkerStatus
@@ -30,6 +31,7 @@ __all__ = [
     "ManagerStatus",
     "Service",
     "ServiceManager",
+    "ServiceState",
     "ServiceStatus",
     "SlotState",
     "UnpicklableError",

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 import multiprocessing.context
+import os
 import random
 import threading
 import uuid
 from collections.abc import Callable
+from collections.abc import Iterable
 from collections.abc import Mapping
 from collections.abc import Sequence
 from typing import Any
@@ -21,7 +23,10 @@ from cotyledon._discovery import discover_listeners
 from cotyledon._errors import InvalidArgumentError
 from cotyledon._errors import InvalidTypeError
 from cotyledon._service import Service
+from cotyledon.core import GiveUpAction
+from cotyledon.core import ManagerStatus
 from cotyledon.core import ReloadPolicy
+from cotyledon.core import RestartPolicy
 from cotyledon.core import ServiceAdded
 from cotyledon.core import ServiceId
 from cotyledon.core import ServiceSpec
@@ -83,6 +88,7 @@ class ServiceManager:
         *,
         listeners: Sequence[LifecycleListener] = (),
         discover_listeners: bool = True,
+        control_socket: str | os.PathLike[str] | None = None,
     ) -> None:
         """Create the manager.
 
@@ -99,6 +105,12 @@ class ServiceManager:
         ``LifecycleListener``). With ``discover_listeners``, ``run()`` also
         adds the listeners that installed distributions declare under the
         ``cotyledon.listeners`` entry point group (cotyledon-systemd does).
+
+        ``control_socket`` is the path of a Unix socket (mode 0600) that
+        the master serves while it runs: it answers ``status``, ``ready``
+        and ``live`` requests with JSON, as ``python -m cotyledon status
+        PATH`` shows. A socket left at that path by an earlier run is
+        replaced.
         """
         _validation.check_seconds(wait_interval, "wait_interval")
         timeout = _validation.check_seconds(graceful_shutdown_timeout, "graceful_shutdown_timeout")
@@ -128,6 +140,13 @@ class ServiceManager:
         self._running = False
         self._listeners: list[LifecycleListener] = list(listeners)
         self._discover_listeners = discover_listeners
+        if control_socket is not None and not isinstance(control_socket, (str, os.PathLike)):
+            raise InvalidTypeError(
+                f"control_socket must be a path or None, got {control_socket!r} "
+                f"({type(control_socket).__name__})"
+            )
+        self._control_socket = None if control_socket is None else os.fspath(control_socket)
+        self._published: ManagerStatus | None = None
         # As in cotyledon 2.x, the master's signals are caught from here on,
         # so that a SIGTERM that comes before run() stops the manager
         # cleanly once it runs. Only the main thread can set handlers.
@@ -152,6 +171,16 @@ class ServiceManager:
         workers: int = 1,
         args: Sequence[Any] | None = None,
         kwargs: Mapping[str, Any] | None = None,
+        *,
+        restart: str = "always",
+        restart_prevent_exit_status: Iterable[int] = (),
+        max_restarts: tuple[int, float] | None = None,
+        on_give_up: str = "stop",
+        stop_manager_on_exit: bool = False,
+        startup_timeout: float | None = None,
+        heartbeat_timeout: float | None = None,
+        max_age: float | None = None,
+        reload: str | None = None,
     ) -> ServiceId:
         """Add a service with ``workers`` worker processes; return its id.
 
@@ -159,6 +188,43 @@ class ServiceManager:
         ``Service``; each worker calls it as
         ``service(worker_id, *args, **kwargs)``. Services added while the
         manager runs start at once.
+
+        The keyword-only arguments are supervision policies; their defaults
+        keep the behaviour of cotyledon 2.x.
+
+        - ``restart``: which exits of a worker, not asked to stop, get a
+          replacement: ``"always"``, ``"on-failure"`` (a status other than
+          0, or a signal) or ``"never"``. ``restart_prevent_exit_status``
+          lists exit statuses that are never restarted, as systemd's
+          ``RestartPreventExitStatus=``. A slot not restarted is finished;
+          a service whose slots are all finished is reported as finished,
+          and the manager stops (status 0) once no service is left running.
+        - ``max_restarts=(R, T)``: at most R restarts within T seconds; past
+          it the service is given up, the ``on_give_up`` listeners are
+          called, and ``on_give_up`` decides what follows: ``"stop"`` stops the
+          manager gracefully with exit status 70 (``GIVE_UP_EXIT_STATUS``),
+          ``"continue"`` stops the service's workers only.
+        - ``stop_manager_on_exit``: when a worker of this service ends
+          without being asked to, the manager stops gracefully and exits
+          with that worker's exit status (128 + N when signal N killed it).
+        - ``startup_timeout``: seconds a new worker has to be ready (see
+          ``Service.announces_readiness``); one late is stopped, killed at
+          its graceful shutdown deadline, and restarted as after a failure.
+        - ``heartbeat_timeout``: seconds a ready worker may go without
+          calling ``Service.heartbeat()``; one silent longer is stopped as
+          hung, killed at its deadline, and restarted.
+        - ``reload``: what a reload (SIGHUP) does to the workers:
+          ``"in-place"`` calls ``reload()`` in each; ``"restart"`` stops
+          each gracefully and starts a new one; ``"rolling"`` starts a
+          replacement for one worker, waits until it is ready (within
+          ``startup_timeout``, 60 s without one), stops the old worker, and
+          goes on to the next; a replacement not ready in time is stopped,
+          the workers not yet replaced keep running, and the reload is
+          reported as failed. None: ``"restart"`` for a ``Service`` that
+          keeps the default ``reload()``, ``"in-place"`` otherwise.
+        - ``max_age``: seconds after which a worker is stopped gracefully
+          and replaced at once, less up to 10 % at random so that workers
+          started together are not replaced together.
         """
         if not callable(service):
             raise InvalidTypeError(
@@ -186,6 +252,33 @@ class ServiceManager:
                 f"kwargs must be a mapping for service {name!r}, "
                 f"got {kwargs!r} ({type(kwargs).__name__})"
             )
+        where = f"of service {name!r}"
+        policies: dict[str, Any] = {
+            "restart": RestartPolicy(
+                _validation.check_choice(
+                    restart, f"restart {where}", [p.value for p in RestartPolicy]
+                )
+            ),
+            "restart_prevent_exit_statuses": _validation.check_exit_statuses(
+                restart_prevent_exit_status, f"restart_prevent_exit_status {where}"
+            ),
+            "max_restarts": _validation.check_restart_limit(max_restarts, f"max_restarts {where}"),
+            "on_give_up": GiveUpAction(
+                _validation.check_choice(
+                    on_give_up, f"on_give_up {where}", [a.value for a in GiveUpAction]
+                )
+            ),
+            "stop_manager_on_exit": _validation.check_bool(
+                stop_manager_on_exit, f"stop_manager_on_exit {where}"
+            ),
+            "startup_timeout": _validation.check_positive_seconds(
+                startup_timeout, f"startup_timeout {where}"
+            ),
+            "heartbeat_timeout": _validation.check_positive_seconds(
+                heartbeat_timeout, f"heartbeat_timeout {where}"
+            ),
+            "max_age": _validation.check_positive_seconds(max_age, f"max_age {where}"),
+        }
 
         with self._lock:
             spec = ServiceSpec(
@@ -193,7 +286,14 @@ class ServiceManager:
                 name=name,
                 workers=workers,
                 graceful_shutdown_timeout=self._effective_timeout(service_timeout),
-                reload_policy=_reload_policy(service),
+                reload_policy=_reload_policy(service)
+                if reload is None
+                else ReloadPolicy(
+                    _validation.check_choice(
+                        reload, f"reload {where}", [p.value for p in ReloadPolicy]
+                    )
+                ),
+                **policies,
             )
             entry = _ServiceEntry(spec, service, tuple(args), dict(kwargs), service_timeout)
             self._entries[spec.service_id] = entry
@@ -317,6 +417,8 @@ class ServiceManager:
             program_name=program,
             signals=self._signals,
             listeners=listeners,
+            control_socket=self._control_socket,
+            publish=self._publish_status,
         )
         try:
             status = loop.run()
@@ -325,6 +427,25 @@ class ServiceManager:
                 self._running = False
                 self._signals = None
         raise SystemExit(status)
+
+    def status(self) -> ManagerStatus:
+        """Return the latest status snapshot of the manager and its workers.
+
+        Safe to call from any thread: the master's loop publishes a new
+        snapshot whenever the status changes, and this returns the latest
+        one (its ``uptime`` values are as of its publication). Before
+        ``run()``, the services are listed with no worker.
+        """
+        with self._lock:
+            published = self._published
+            if published is not None:
+                return published
+            specs = [entry.spec for entry in self._entries.values()]
+        return Supervisor(specs, random=lambda: 0.0).status(0.0)
+
+    def _publish_status(self, status: ManagerStatus) -> None:
+        with self._lock:
+            self._published = status
 
     def shutdown(self) -> None:
         """Stop every worker gracefully, then end ``run()`` with status 0.
@@ -348,6 +469,8 @@ class ServiceManager:
             kwargs=entry.kwargs,
             new_worker_hooks=hooks,
             graceful_shutdown_timeout=entry.spec.graceful_shutdown_timeout,
+            announces_readiness=bool(getattr(entry.factory, "announces_readiness", False)),
+            heartbeat_timeout=entry.spec.heartbeat_timeout,
         )
 
     def _check_picklable(self) -> None:

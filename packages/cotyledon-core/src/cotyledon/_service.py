@@ -6,6 +6,8 @@ from typing import Any
 from typing import ClassVar
 
 from cotyledon.core import WorkerId
+from cotyledon.runtime import report_heartbeat
+from cotyledon.runtime import report_ready
 from cotyledon.runtime import request_own_termination
 
 
@@ -27,6 +29,11 @@ class Service:
     graceful_shutdown_timeout: ClassVar[float | None] = None
     """Seconds that ``terminate()`` may take before the master kills the
     worker. None: the manager's timeout; 0: wait forever."""
+
+    announces_readiness: ClassVar[bool] = False
+    """True: the worker is ready when the service calls ``notify_ready()``,
+    not when ``run()`` starts. The service's ``startup_timeout`` bounds the
+    wait."""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -65,3 +72,21 @@ class Service:
         one in its place.
         """
         request_own_termination()
+
+    def notify_ready(self) -> None:
+        """Tell the master that this worker is ready to serve.
+
+        For a service whose ``announces_readiness`` is True; call it from any
+        thread once the worker serves (a port bound, a cache warm). Later
+        calls, and calls outside a worker, do nothing.
+        """
+        report_ready()
+
+    def heartbeat(self) -> None:
+        """Tell the master that the work loop of this worker is alive.
+
+        For a service added with a ``heartbeat_timeout``: call it from the
+        work loop, as often as convenient, because the worker sends at most
+        4 per timeout. Without a timeout, it does nothing.
+        """
+        report_heartbeat()

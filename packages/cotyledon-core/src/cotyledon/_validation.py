@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import math
 import numbers
 from collections.abc import Callable
+from collections.abc import Iterable
+from collections.abc import Sequence
 from typing import Any
 
 from cotyledon._errors import InvalidArgumentError
@@ -56,3 +59,69 @@ def check_picklable(value: object, what: str, start_method: str) -> None:
             f"cannot pass it to a worker: {type(exc).__name__}: {exc}. Define it at "
             "module level, or use the 'fork' start method"
         ) from exc
+
+
+def check_positive_seconds(value: object, name: str) -> float | None:
+    """Return ``value`` as seconds if it is None or a finite number > 0; raise otherwise."""
+    seconds = check_seconds(value, name, allow_none=True)
+    if seconds is not None and not (0 < seconds < math.inf):
+        raise InvalidArgumentError(f"{name} must be None or a number > 0 seconds, got {value!r}")
+    return seconds
+
+
+def check_choice(value: object, name: str, choices: Sequence[str]) -> str:
+    """Return ``value`` if it is one of ``choices``; raise otherwise."""
+    if not isinstance(value, str):
+        raise InvalidTypeError(
+            f"{name} must be one of {', '.join(map(repr, choices))}, "
+            f"got {value!r} ({type(value).__name__})"
+        )
+    if value not in choices:
+        raise InvalidArgumentError(
+            f"{name} must be one of {', '.join(map(repr, choices))}, got {value!r}"
+        )
+    return value
+
+
+def check_exit_statuses(value: object, name: str) -> frozenset[int]:
+    """Return ``value`` as a set of exit statuses (ints from 0 to 255); raise otherwise."""
+    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+        raise InvalidTypeError(
+            f"{name} must be a collection of exit statuses, got {value!r} ({type(value).__name__})"
+        )
+    statuses = list(value)
+    for status in statuses:
+        if isinstance(status, bool) or not isinstance(status, int):
+            raise InvalidTypeError(f"{name} must hold ints, got {status!r} in {value!r}")
+        if not 0 <= status <= 255:
+            raise InvalidArgumentError(
+                f"{name} must hold exit statuses from 0 to 255, got {status!r}"
+            )
+    return frozenset(statuses)
+
+
+def check_restart_limit(value: object, name: str) -> tuple[int, float] | None:
+    """Return ``value`` if it is None or (restarts >= 0, seconds > 0); raise otherwise."""
+    if value is None:
+        return None
+    if not isinstance(value, tuple) or len(value) != 2:
+        raise InvalidTypeError(
+            f"{name} must be None or a tuple (restarts, seconds), got {value!r} "
+            f"({type(value).__name__})"
+        )
+    restarts, period = value
+    if isinstance(restarts, bool) or not isinstance(restarts, int) or restarts < 0:
+        raise InvalidArgumentError(f"{name}: restarts must be an int >= 0, got {restarts!r}")
+    seconds = check_positive_seconds(period, f"{name}: the period")
+    if seconds is None:
+        raise InvalidTypeError(f"{name}: the period must be a number of seconds, got None")
+    return restarts, seconds
+
+
+def check_bool(value: object, name: str) -> bool:
+    """Return ``value`` if it is a bool; raise otherwise."""
+    if not isinstance(value, bool):
+        raise InvalidTypeError(
+            f"{name} must be True or False, got {value!r} ({type(value).__name__})"
+        )
+    return value

@@ -54,7 +54,10 @@ def test_add_and_hooks_signatures_match_2x() -> None:
     add = inspect.signature(cotyledon.ServiceManager.add).parameters
     hooks = inspect.signature(cotyledon.ServiceManager.register_hooks).parameters
 
-    assert list(add) == ["self", "service", "workers", "args", "kwargs"]
+    positional = [name for name, p in add.items() if p.kind is p.POSITIONAL_OR_KEYWORD]
+    policies = [p for p in add.values() if p.kind is not p.POSITIONAL_OR_KEYWORD]
+    assert positional == ["self", "service", "workers", "args", "kwargs"]
+    assert all(p.kind is p.KEYWORD_ONLY and p.default is not p.empty for p in policies)
     assert list(hooks) == ["self", "on_terminate", "on_reload", "on_new_worker", "on_dead_worker"]
 
 

@@ -228,12 +228,14 @@ class SystemdListener(LifecycleListener):
             self._status_sent_at = self._clock()
 
     def on_give_up(self, status: ManagerStatus) -> None:
-        """Send ``WATCHDOG=trigger``: the manager gives up and is about to exit.
+        """Send ``WATCHDOG=trigger``: the manager gave a service up.
 
         systemd then applies the unit's watchdog and restart settings.
-        NOTE: nothing calls it yet, because the core never gives up. Once
-        the respawn limiter has an overall restart intensity, the master
-        is to call it when that intensity is exceeded.
+        The master calls it when a service added with ``max_restarts``
+        restarts more often than that allows, before it stops (with
+        ``on_give_up="stop"``) or goes on without that service.
+        NOTE: with ``on_give_up="continue"`` the trigger still makes systemd
+        act as on a watchdog timeout, which may restart the whole unit.
         """
         self.trigger_watchdog(f"giving up: {status.summary()}")
 

@@ -134,6 +134,22 @@ def crash_on_flag_app() -> None:
     manager.run()
 
 
+class AlwaysCrash(cotyledon.Service):
+    """Fails at once in run()."""
+
+    name = "crash"
+
+    def run(self) -> None:
+        raise RuntimeError("always crashes")
+
+
+def give_up_app() -> None:
+    manager = cotyledon.ServiceManager()
+    manager.add(AlwaysCrash, 1, max_restarts=(1, 60.0))
+    manager.add(Mail, 1)
+    manager.run()
+
+
 def no_discovery_app() -> None:
     manager = cotyledon.ServiceManager(discover_listeners=False)
     manager.add(Web, 1)

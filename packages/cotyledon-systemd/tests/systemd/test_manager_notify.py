@@ -60,6 +60,19 @@ def test_manager_ready_after_every_worker(
     assert [e.kind for e in app.events].count("worker_ready") == 3
 
 
+def test_manager_give_up_triggers_watchdog(
+    start_notified: StartApp, notify_socket: NotifyReceiver
+) -> None:
+    app = start_notified("give_up_app")
+
+    trigger = notify_socket.wait_message(WATCHDOG="trigger")
+    status = app.wait_exit()
+
+    assert trigger.pid == app.pid
+    assert trigger["STATUS"] == "giving up: stopping: crash 0/1 given-up, mail 1/1"
+    assert status == 70
+
+
 def test_manager_status_shows_worker_exit(
     start_notified: StartApp, notify_socket: NotifyReceiver
 ) -> None:

@@ -35,6 +35,7 @@ from cotyledon_testkit._simulation_log import ManagerAnnounced
 from cotyledon_testkit._simulation_log import ManagerExited
 from cotyledon_testkit._simulation_log import ManagerSignalled
 from cotyledon_testkit._simulation_log import ManagerStarted
+from cotyledon_testkit._simulation_log import ServiceEnded
 from cotyledon_testkit._simulation_log import ServiceReconfigured
 from cotyledon_testkit._simulation_log import SimRecord
 from cotyledon_testkit._simulation_log import WorkerEnded
@@ -65,6 +66,7 @@ __all__ = [
     "NotifyMessage",
     "NotifyReceiver",
     "ProbeEvent",
+    "ServiceEnded",
     "ServiceReconfigured",
     "SimRecord",
     "SimulationLimitError",

@@ -25,6 +25,8 @@ class ManagerEventKind(enum.Enum):
     RELOADING = "reloading"
     RELOADED = "reloaded"
     STOPPING = "stopping"
+    GIVE_UP = "give_up"
+    """A service restarted past its ``max_restarts`` and was given up."""
 
 
 _WORKER_KINDS: Final = {f"worker_{kind.value}": kind for kind in WorkerEventKind}
@@ -53,7 +55,8 @@ class WorkerLifecycleEvent:
 
 @attrs.frozen
 class ManagerLifecycleEvent:
-    """The manager announced that it is ready, reloading, reloaded or stopping."""
+    """The manager announced that it is ready, reloading, reloaded or
+    stopping, or that it gave a service up."""
 
     kind: ManagerEventKind
     summary: str
@@ -126,13 +129,15 @@ def live_workers(
     """Map (service name, worker id) to the pid of each live worker.
 
     A worker is live from its ``worker_started`` event until the
-    ``worker_exited`` event of the same pid.
+    ``worker_exited`` event of the same pid. During a rolling reload a slot
+    has two live processes: the map keeps the older one, and its
+    replacement takes its place when it exits.
     """
-    live: dict[tuple[str, int], int] = {}
+    processes: dict[tuple[str, int], list[int]] = {}
     for event in worker_events(events, service=service):
         key = (event.service, event.worker_id)
         if event.kind is WorkerEventKind.STARTED:
-            live[key] = event.pid
-        elif event.kind is WorkerEventKind.EXITED and live.get(key) == event.pid:
-            del live[key]
-    return dict(sorted(live.items()))
+            processes.setdefault(key, []).append(event.pid)
+        elif event.kind is WorkerEventKind.EXITED and event.pid in processes.get(key, []):
+            processes[key].remove(event.pid)
+    return {key: pids[0] for key, pids in sorted(processes.items()) if pids}

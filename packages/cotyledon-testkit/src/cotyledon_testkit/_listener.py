@@ -22,7 +22,8 @@ class HarnessListener(LifecycleListener):
     """Send each lifecycle event to the harness as a ``ProbeEvent``.
 
     Manager events are ``manager_ready``, ``manager_reloading``,
-    ``manager_reloaded`` and ``manager_stopping``, with the status summary;
+    ``manager_reloaded``, ``manager_stopping`` and ``manager_give_up``, with
+    the status summary;
     worker events are ``worker_started``, ``worker_ready``,
     ``worker_reloaded`` and ``worker_exited``, with the service name, the
     worker id and the worker's pid (and ``exit_code`` and ``stop_reason``
@@ -43,6 +44,9 @@ class HarnessListener(LifecycleListener):
 
     def on_stopping(self, status: ManagerStatus) -> None:
         report("manager_stopping", summary=status.summary())
+
+    def on_give_up(self, status: ManagerStatus) -> None:
+        report("manager_give_up", summary=status.summary())
 
     def on_worker_event(self, event: WorkerEvent) -> None:
         report(

@@ -11,6 +11,7 @@ from typing import Literal
 
 import attrs
 
+from cotyledon.core import ServiceState
 from cotyledon.core import StopReason
 from cotyledon.core import WorkerSignal
 
@@ -195,6 +196,18 @@ class WorkerEnded(SimRecord):
             "no respawn" if self.respawn_delay is None else f"respawn in {self.respawn_delay:.3f} s"
         )
         return f"{self.service}({self.worker_id}) pid {self.pid} {how}{why}; {then}"
+
+
+@attrs.frozen
+class ServiceEnded(SimRecord):
+    """A service has no worker left to run: finished, or given up."""
+
+    service: str
+    state: ServiceState
+    """``ServiceState.FINISHED`` or ``ServiceState.GIVEN_UP``."""
+
+    def describe(self) -> str:
+        return f"service {self.service} {self.state.value}"
 
 
 @attrs.frozen

@@ -41,6 +41,7 @@ from cotyledon.core import ManagerStatus
 from cotyledon.core import ReloadHooksDone
 from cotyledon.core import ReloadPolicy
 from cotyledon.core import ReloadRequested
+from cotyledon.core import ReportServiceEnded
 from cotyledon.core import ReportSpawnFailure
 from cotyledon.core import ReportWorkerExit
 from cotyledon.core import RespawnPolicy
@@ -71,6 +72,7 @@ from cotyledon_testkit._simulation_log import ManagerAnnounced
 from cotyledon_testkit._simulation_log import ManagerExited
 from cotyledon_testkit._simulation_log import ManagerSignalled
 from cotyledon_testkit._simulation_log import ManagerStarted
+from cotyledon_testkit._simulation_log import ServiceEnded
 from cotyledon_testkit._simulation_log import ServiceReconfigured
 from cotyledon_testkit._simulation_log import SimRecord
 from cotyledon_testkit._simulation_log import WorkerEnded
@@ -589,6 +591,7 @@ class Simulator:
         command: RunTerminateHooks
         | ReportWorkerExit
         | ReportSpawnFailure
+        | ReportServiceEnded
         | AnnounceReady
         | AnnounceReloading
         | AnnounceReloaded
@@ -618,6 +621,8 @@ class Simulator:
                 command.reason,
                 command.retry_delay,
             )
+        if isinstance(command, ReportServiceEnded):
+            return ServiceEnded(now, self._name(command.service_id), command.state)
         cancelled = isinstance(command, AnnounceReloaded) and command.cancelled
         return ManagerAnnounced(now, _ANNOUNCEMENTS[type(command)], cancelled_reload=cancelled)
 

@@ -7,6 +7,7 @@ commands it gets back.
 """
 
 from cotyledon.core._clock import Clock
+from cotyledon.core._commands import GIVE_UP_EXIT_STATUS
 from cotyledon.core._commands import AnnounceReady
 from cotyledon.core._commands import AnnounceReloaded
 from cotyledon.core._commands import AnnounceReloading
@@ -14,6 +15,7 @@ from cotyledon.core._commands import AnnounceStopping
 from cotyledon.core._commands import Command
 from cotyledon.core._commands import ExitManager
 from cotyledon.core._commands import KillWorker
+from cotyledon.core._commands import ReportServiceEnded
 from cotyledon.core._commands import ReportSpawnFailure
 from cotyledon.core._commands import ReportWorkerExit
 from cotyledon.core._commands import RunReloadHooks
@@ -49,12 +51,18 @@ from cotyledon.core._lifecycle import SlotTrigger
 from cotyledon.core._lifecycle import render_slot_table
 from cotyledon.core._respawn import RespawnLimiter
 from cotyledon.core._respawn import RespawnPolicy
+from cotyledon.core._respawn import RestartIntensity
 from cotyledon.core._shutdown import FAST_STOP_GRACE
+from cotyledon.core._spec import GiveUpAction
 from cotyledon.core._spec import ReloadPolicy
+from cotyledon.core._spec import RestartPolicy
 from cotyledon.core._spec import ServiceSpec
 from cotyledon.core._status import ManagerStatus
+from cotyledon.core._status import ServiceState
 from cotyledon.core._status import ServiceStatus
 from cotyledon.core._status import WorkerStatus
+from cotyledon.core._supervisor import MAX_AGE_JITTER
+from cotyledon.core._supervisor import ROLLING_READY_TIMEOUT
 from cotyledon.core._supervisor import SlotView
 from cotyledon.core._supervisor import Step
 from cotyledon.core._supervisor import Supervisor
@@ -62,7 +70,10 @@ from cotyledon.core._utils import assert_never
 
 __all__ = [
     "FAST_STOP_GRACE",
+    "GIVE_UP_EXIT_STATUS",
+    "MAX_AGE_JITTER",
     "PHASE_TRANSITIONS",
+    "ROLLING_READY_TIMEOUT",
     "SLOT_TRANSITIONS",
     "AnnounceReady",
     "AnnounceReloaded",
@@ -72,6 +83,7 @@ __all__ = [
     "Command",
     "Event",
     "ExitManager",
+    "GiveUpAction",
     "InvalidTransitionError",
     "KillWorker",
     "ManagerPhase",
@@ -79,15 +91,19 @@ __all__ = [
     "ReloadHooksDone",
     "ReloadPolicy",
     "ReloadRequested",
+    "ReportServiceEnded",
     "ReportSpawnFailure",
     "ReportWorkerExit",
     "RespawnLimiter",
     "RespawnPolicy",
+    "RestartIntensity",
+    "RestartPolicy",
     "RunReloadHooks",
     "RunTerminateHooks",
     "ServiceAdded",
     "ServiceId",
     "ServiceSpec",
+    "ServiceState",
     "ServiceStatus",
     "ShutdownTimeoutChanged",
     "SignalWorker",

@@ -8,10 +8,17 @@ stop, a dead worker is reported before its replacement is spawned).
 from __future__ import annotations
 
 import enum
+from typing import Final
 
 import attrs
 
+from cotyledon.core._ids import ServiceId
 from cotyledon.core._ids import Slot
+from cotyledon.core._status import ServiceState
+
+GIVE_UP_EXIT_STATUS: Final = 70
+"""The master's exit status when it stops because a service was given up
+(``EX_SOFTWARE`` of sysexits.h)."""
 
 
 class WorkerSignal(enum.Enum):
@@ -41,6 +48,20 @@ class StopReason(enum.Enum):
 
     RESTART = "restart"
     """A reload restarts the worker; a new one takes its slot."""
+
+    STARTUP_TIMEOUT = "startup-timeout"
+    """The worker was not ready within its service's startup timeout; it is
+    replaced as after a failure."""
+
+    HUNG = "hung"
+    """The worker sent no heartbeat within its service's heartbeat timeout;
+    it is replaced as after a failure."""
+
+    MAX_AGE = "max-age"
+    """The worker reached its maximum age; a new one takes its slot."""
+
+    GIVE_UP = "give-up"
+    """Its service was given up: the slot is finished."""
 
 
 @attrs.frozen
@@ -105,6 +126,16 @@ class ReportSpawnFailure:
 
 
 @attrs.frozen
+class ReportServiceEnded:
+    """A service has no worker left to run: log it; when it was given up,
+    tell the listeners (``on_give_up``)."""
+
+    service_id: ServiceId
+    state: ServiceState
+    """FINISHED or GIVEN_UP."""
+
+
+@attrs.frozen
 class AnnounceReady:
     """Every worker of the initial services is ready, for the first time."""
 
@@ -120,6 +151,9 @@ class AnnounceReloaded:
     cancelled the reload and the workers were left as they were."""
 
     cancelled: bool = False
+    failed: bool = False
+    """A rolling replacement was not ready in time: the workers of its
+    service that were not replaced yet keep running as they were."""
 
 
 @attrs.frozen
@@ -142,6 +176,7 @@ Command = (
     | RunReloadHooks
     | ReportWorkerExit
     | ReportSpawnFailure
+    | ReportServiceEnded
     | AnnounceReady
     | AnnounceReloading
     | AnnounceReloaded

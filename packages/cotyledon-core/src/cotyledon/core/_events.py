@@ -86,10 +86,14 @@ class WorkerReport(enum.Enum):
     """A report that a worker sends to its master about itself."""
 
     READY = "ready"
-    """The service is built and ``run()`` starts."""
+    """The service is built and ``run()`` starts, or, for a service that
+    announces its readiness itself, it called ``notify_ready()``."""
 
     RELOADED = "reloaded"
     """``reload()`` returned."""
+
+    HEARTBEAT = "heartbeat"
+    """The service's work loop is alive (``Service.heartbeat()``)."""
 
 
 @attrs.frozen

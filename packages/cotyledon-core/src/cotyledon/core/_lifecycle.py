@@ -8,12 +8,20 @@ A slot moves between these states:
 - RUNNING: a live process, not asked to stop.
 - STOPPING: asked to stop; killed if still alive at its deadline.
 - KILLING: sent SIGKILL; waiting to reap it.
+- FINISHED: no process, and none to come: its worker ended for good
+  (restart policy, an exit status that prevents restarts, or a service
+  given up). The record stays, for the status, until the manager stops.
 - GONE: the slot's record is dropped (the manager stops, or the service
   has fewer workers now).
 
 Rules: a slot has at most one process, so it spawns only from BACKING_OFF,
 and it leaves every state that has a process only through an exit, or
-through KILLING after a deadline. The supervisor moves a slot only along
+through KILLING after a deadline. The one exception is a rolling reload. A
+RUNNING slot of a service with ``ReloadPolicy.ROLLING`` may get one
+replacement process, with a record of its own that moves through SPAWNING,
+RUNNING, STOPPING and KILLING to GONE. At most one slot per service has a
+replacement at a time. When the slot's own process exits, the replacement
+takes its place (HANDED_OVER). The supervisor moves a slot only along
 the edges below, and checks each move against this table.
 """
 
@@ -32,6 +40,7 @@ class SlotState(enum.Enum):
     RUNNING = "running"
     STOPPING = "stopping"
     KILLING = "killing"
+    FINISHED = "finished"
     GONE = "gone"
 
 
@@ -45,6 +54,7 @@ class SlotTrigger(enum.Enum):
     DEADLINE = "stop deadline passed"
     EXITED = "process exited"
     UNWANTED = "slot no longer wanted"
+    HANDED_OVER = "process exited, its replacement takes over"
 
 
 _S = SlotState
@@ -52,16 +62,22 @@ _T = SlotTrigger
 
 SLOT_TRANSITIONS: Final[Mapping[tuple[SlotState, SlotTrigger], frozenset[SlotState]]] = {
     (_S.BACKING_OFF, _T.RESPAWN_DUE): frozenset({_S.SPAWNING}),
-    (_S.BACKING_OFF, _T.UNWANTED): frozenset({_S.GONE}),
+    (_S.BACKING_OFF, _T.UNWANTED): frozenset({_S.FINISHED, _S.GONE}),
     (_S.SPAWNING, _T.SPAWNED): frozenset({_S.RUNNING}),
-    (_S.SPAWNING, _T.SPAWN_FAILED): frozenset({_S.BACKING_OFF, _S.GONE}),
+    (_S.SPAWNING, _T.SPAWN_FAILED): frozenset({_S.BACKING_OFF, _S.FINISHED, _S.GONE}),
     (_S.RUNNING, _T.STOP): frozenset({_S.STOPPING}),
-    (_S.RUNNING, _T.EXITED): frozenset({_S.BACKING_OFF, _S.GONE}),
+    (_S.RUNNING, _T.EXITED): frozenset({_S.BACKING_OFF, _S.FINISHED, _S.GONE}),
     # A graceful stop turned into a fast one moves the deadline closer.
     (_S.STOPPING, _T.STOP): frozenset({_S.STOPPING}),
     (_S.STOPPING, _T.DEADLINE): frozenset({_S.KILLING}),
-    (_S.STOPPING, _T.EXITED): frozenset({_S.BACKING_OFF, _S.GONE}),
-    (_S.KILLING, _T.EXITED): frozenset({_S.BACKING_OFF, _S.GONE}),
+    (_S.STOPPING, _T.EXITED): frozenset({_S.BACKING_OFF, _S.FINISHED, _S.GONE}),
+    (_S.KILLING, _T.EXITED): frozenset({_S.BACKING_OFF, _S.FINISHED, _S.GONE}),
+    (_S.FINISHED, _T.UNWANTED): frozenset({_S.GONE}),
+    # A rolling reload: the slot's replacement process (started or still
+    # spawning) becomes the slot's process when the old one exits.
+    (_S.RUNNING, _T.HANDED_OVER): frozenset({_S.SPAWNING, _S.RUNNING}),
+    (_S.STOPPING, _T.HANDED_OVER): frozenset({_S.SPAWNING, _S.RUNNING}),
+    (_S.KILLING, _T.HANDED_OVER): frozenset({_S.SPAWNING, _S.RUNNING}),
 }
 
 

@@ -16,6 +16,7 @@ def reload_request(policy: ReloadPolicy) -> tuple[WorkerSignal, StopReason | Non
     """
     if policy is ReloadPolicy.IN_PLACE:
         return WorkerSignal.RELOAD, None
-    if policy is ReloadPolicy.RESTART:
+    if policy is ReloadPolicy.RESTART or policy is ReloadPolicy.ROLLING:
+        # A rolling reload stops the old worker once its replacement is ready.
         return WorkerSignal.TERMINATE, StopReason.RESTART
     assert_never(policy)

@@ -10,6 +10,7 @@ slot has a count of its own: a slot in a crash loop never delays another.
 
 from __future__ import annotations
 
+import collections
 import math
 from collections.abc import Callable
 
@@ -131,3 +132,32 @@ class RespawnLimiter:
     def _count_failure(self, history: _SlotHistory) -> float:
         history.failures += 1
         return self._policy.delay(history.failures, self._random())
+
+
+class RestartIntensity:
+    """Count the restarts of one service within a sliding period.
+
+    As in Erlang/OTP supervisors: at most ``restarts`` restarts within
+    ``period`` seconds. A restart exactly ``period`` seconds old no longer
+    counts, so restarts spaced by exactly the period never give up.
+    """
+
+    def __init__(self, restarts: int, period: float) -> None:
+        self._restarts = restarts
+        self._period = period
+        self._times: collections.deque[float] = collections.deque()
+
+    def __repr__(self) -> str:
+        return f"<RestartIntensity {len(self._times)}/{self._restarts} in {self._period} s>"
+
+    def allow(self, now: float) -> bool:
+        """Record a restart at ``now`` and tell whether it is within the limit.
+
+        A restart past the limit is not recorded: the service is given up.
+        """
+        while self._times and now - self._times[0] >= self._period:
+            self._times.popleft()
+        if len(self._times) >= self._restarts:
+            return False
+        self._times.append(now)
+        return True

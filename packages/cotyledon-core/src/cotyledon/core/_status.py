@@ -2,12 +2,27 @@
 
 from __future__ import annotations
 
+import enum
+
 import attrs
 
 from cotyledon.core._ids import ServiceId
 from cotyledon.core._ids import WorkerId
 from cotyledon.core._lifecycle import ManagerPhase
 from cotyledon.core._lifecycle import SlotState
+
+
+class ServiceState(enum.Enum):
+    """Whether a service still runs workers."""
+
+    RUNNING = "running"
+    """Its workers are kept running (or some are waiting to restart)."""
+
+    FINISHED = "finished"
+    """Every worker ended for good, as its restart policy requires."""
+
+    GIVEN_UP = "given-up"
+    """It restarted more often than its restart intensity allows."""
 
 
 @attrs.frozen
@@ -36,6 +51,7 @@ class ServiceStatus:
     workers: int
     """The number of workers the service is configured to have."""
     slots: tuple[WorkerStatus, ...]
+    state: ServiceState = ServiceState.RUNNING
 
     @property
     def ready_workers(self) -> int:
@@ -71,7 +87,9 @@ class ManagerStatus:
     def summary(self) -> str:
         """Describe the status in one line: ``web 4/4, mail 1/2 (3 restarts)``."""
         parts = [
-            f"{service.name} {service.ready_workers}/{service.workers}" for service in self.services
+            f"{service.name} {service.ready_workers}/{service.workers}"
+            + ("" if service.state is ServiceState.RUNNING else f" {service.state.value}")
+            for service in self.services
         ]
         text = ", ".join(parts) if parts else "no services"
         restarts = self.restarts

@@ -18,9 +18,12 @@ from cotyledon.runtime._listeners import LifecycleListener
 from cotyledon.runtime._listeners import WorkerEvent
 from cotyledon.runtime._listeners import WorkerEventKind
 from cotyledon.runtime._master import MasterLoop
+from cotyledon.runtime._operator import query_control_socket
 from cotyledon.runtime._platform import default_context
 from cotyledon.runtime._proctitle import program_name
 from cotyledon.runtime._requests import RequestQueue
+from cotyledon.runtime._self import report_heartbeat
+from cotyledon.runtime._self import report_ready
 from cotyledon.runtime._self import request_own_termination
 from cotyledon.runtime._signals import SignalWakeup
 from cotyledon.runtime._signals import install_master_signals
@@ -45,6 +48,9 @@ __all__ = [
     "describe_exit",
     "install_master_signals",
     "program_name",
+    "query_control_socket",
+    "report_heartbeat",
+    "report_ready",
     "request_own_termination",
     "signal_name",
 ]

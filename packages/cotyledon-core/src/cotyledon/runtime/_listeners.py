@@ -64,6 +64,12 @@ class LifecycleListener:
     def on_stopping(self, status: ManagerStatus) -> None:
         """The manager starts to stop."""
 
+    def on_give_up(self, status: ManagerStatus) -> None:
+        """A service restarted more often than its ``max_restarts`` allows
+        and was given up; ``status`` shows it as given up. Called before
+        the manager starts to stop, when the service's ``on_give_up`` is
+        ``"stop"``."""
+
     def on_status_changed(self, status: ManagerStatus) -> None:
         """Workers started, became ready or exited; at most once per wake-up."""
 
@@ -122,6 +128,10 @@ class ListenerSet:
     def stopping(self, status: ManagerStatus) -> None:
         for listener in self._listeners:
             self._call(listener, "on_stopping", status)
+
+    def give_up(self, status: ManagerStatus) -> None:
+        for listener in self._listeners:
+            self._call(listener, "on_give_up", status)
 
     def status_changed(self, status: ManagerStatus) -> None:
         for listener in self._listeners:

@@ -31,18 +31,22 @@ from cotyledon.core import Event
 from cotyledon.core import ExitManager
 from cotyledon.core import KillWorker
 from cotyledon.core import ManagerPhase
+from cotyledon.core import ManagerStatus
 from cotyledon.core import ReloadHooksDone
 from cotyledon.core import ReloadRequested
+from cotyledon.core import ReportServiceEnded
 from cotyledon.core import ReportSpawnFailure
 from cotyledon.core import ReportWorkerExit
 from cotyledon.core import RunReloadHooks
 from cotyledon.core import RunTerminateHooks
+from cotyledon.core import ServiceState
 from cotyledon.core import SignalWorker
 from cotyledon.core import Slot
 from cotyledon.core import SpawnFailed
 from cotyledon.core import SpawnWorker
 from cotyledon.core import Start
 from cotyledon.core import StopMode
+from cotyledon.core import StopReason
 from cotyledon.core import StopRequested
 from cotyledon.core import Supervisor
 from cotyledon.core import TimerFired
@@ -52,6 +56,8 @@ from cotyledon.core import WorkerReported
 from cotyledon.core import WorkerSignal
 from cotyledon.core import WorkerSpawned
 from cotyledon.core import assert_never
+from cotyledon.runtime._adopted import is_init
+from cotyledon.runtime._adopted import reap_adopted
 from cotyledon.runtime._control import ControlServer
 from cotyledon.runtime._exits import describe_exit
 from cotyledon.runtime._exits import signal_name
@@ -61,6 +67,7 @@ from cotyledon.runtime._listeners import LifecycleListener
 from cotyledon.runtime._listeners import ListenerSet
 from cotyledon.runtime._listeners import WorkerEvent
 from cotyledon.runtime._listeners import WorkerEventKind
+from cotyledon.runtime._operator import OperatorSocket
 from cotyledon.runtime._platform import log_platform_limits
 from cotyledon.runtime._platform import raise_open_file_limit
 from cotyledon.runtime._proctitle import set_master_title
@@ -103,8 +110,13 @@ class MasterLoop:
         program_name: str,
         signals: SignalWakeup | None = None,
         listeners: Sequence[LifecycleListener] = (),
+        control_socket: str | None = None,
+        publish: Callable[[ManagerStatus], None] | None = None,
     ) -> None:
         self._supervisor = supervisor
+        self._control_socket = control_socket
+        self._operator: OperatorSocket | None = None
+        self._publish = publish
         self._context = context
         self._hooks = hooks
         self._requests = requests
@@ -136,19 +148,24 @@ class MasterLoop:
         try:
             selector.register(wakeup.fd, selectors.EVENT_READ, None)
             selector.register(control, selectors.EVENT_READ, control)
+            if self._control_socket is not None:
+                self._operator = OperatorSocket(self._control_socket, selector)
+            operator_fds = self._operator.fds() if self._operator is not None else ()
             self._spawner = Spawner(
                 self._context,
                 self._recipe_for,
                 selector,
                 program_name=self._program_name,
                 control_address=control.address,
-                master_fds=(*wakeup.fds, selector.fileno(), control.fileno()),
+                master_fds=(*wakeup.fds, selector.fileno(), control.fileno(), *operator_fds),
             )
             self._requests.attach(wakeup.wake)
             self._loop(wakeup, selector, self._spawner, control)
         finally:
             self._requests.detach()
             self._listeners.close()
+            if self._operator is not None:
+                self._operator.close()
             selector.close()
             control.close()
             if self._status is not None:
@@ -182,6 +199,8 @@ class MasterLoop:
             self._notify_status()
             self._schedule_tick()
             ready = selector.select(self._timeout())
+            if self._operator is not None:
+                self._operator.serve(ready, self._current_status)
             self._process_wakeups(wakeup, spawner, control, ready=[key.data for key, _ in ready])
             now = self._clock.now()
             if self._deadline is not None and now >= self._deadline:
@@ -210,12 +229,21 @@ class MasterLoop:
         self._next_tick = None
         self._listeners.liveness_tick(self._supervisor.status(now))
 
+    def _current_status(self) -> ManagerStatus:
+        return self._supervisor.status(self._clock.now())
+
     def _notify_status(self) -> None:
         revision = self._supervisor.revision
-        if not self._listeners or revision == self._notified_revision:
+        if revision == self._notified_revision:
+            return
+        if not self._listeners and self._publish is None:
             return
         self._notified_revision = revision
-        self._listeners.status_changed(self._supervisor.status(self._clock.now()))
+        status = self._current_status()
+        if self._publish is not None:
+            self._publish(status)
+        if self._listeners:
+            self._listeners.status_changed(status)
 
     def _process_wakeups(
         self,
@@ -237,12 +265,23 @@ class MasterLoop:
             for pid, report in control.receive():
                 self._on_report(pid, report)
         if reap:
-            for worker, exit_code in spawner.reap():
-                self._handle(WorkerExited(worker.pid, exit_code))
+            self._reap_workers(spawner)
+            if is_init():
+                # PID 1 of a container: orphans are ours to reap too.
+                orphans = reap_adopted(
+                    lambda pid: any(worker.pid == pid for worker in spawner.live()),
+                    lambda: self._reap_workers(spawner),
+                )
+                if orphans:
+                    LOG.debug("Reaped %d adopted orphan processes", orphans)
+
+    def _reap_workers(self, spawner: Spawner) -> None:
+        for worker, exit_code in spawner.reap():
+            self._handle(WorkerExited(worker.pid, exit_code))
 
     def _on_report(self, pid: int, report: WorkerReport) -> None:
         slot = self._supervisor.slot_of_pid(pid)
-        if slot is not None and self._listeners:
+        if slot is not None and self._listeners and report is not WorkerReport.HEARTBEAT:
             # The worker's own event first: it may complete a manager event.
             kind = (
                 WorkerEventKind.READY if report is WorkerReport.READY else WorkerEventKind.RELOADED
@@ -329,16 +368,23 @@ class MasterLoop:
                 command.reason,
                 retry,
             )
+        elif isinstance(command, ReportServiceEnded):
+            self._report_service_ended(command)
         elif isinstance(
             command, (AnnounceReady, AnnounceReloading, AnnounceReloaded, AnnounceStopping)
         ):
             self._announce(command)
         elif isinstance(command, ExitManager):
-            LOG.info("All workers have ended; master exiting with status %d", command.status)
-            self._status = command.status
+            self._exit(command)
         else:
             assert_never(command)
         return None
+
+    def _exit(self, command: ExitManager) -> None:
+        LOG.info("All workers have ended; master exiting with status %d", command.status)
+        self._status = command.status
+        if self._publish is not None:
+            self._publish(self._current_status())
 
     def _announce(
         self, command: AnnounceReady | AnnounceReloading | AnnounceReloaded | AnnounceStopping
@@ -352,6 +398,12 @@ class MasterLoop:
         elif isinstance(command, AnnounceReloaded):
             if command.cancelled:
                 LOG.warning("Reload cancelled by a hook; the workers keep running as they were")
+            elif command.failed:
+                LOG.error(
+                    "Reload failed: a rolling replacement was not ready in time; "
+                    "the workers not yet replaced keep running: %s",
+                    status.summary(),
+                )
             else:
                 LOG.info("Reload complete: %s", status.summary())
             self._listeners.reloaded(status)
@@ -359,6 +411,23 @@ class MasterLoop:
             self._listeners.stopping(status)
         else:
             assert_never(command)
+
+    def _report_service_ended(self, command: ReportServiceEnded) -> None:
+        spec = self._supervisor.spec(command.service_id)
+        name = spec.name if spec is not None else str(command.service_id)
+        if command.state is ServiceState.GIVEN_UP:
+            limit = spec.max_restarts if spec is not None else None
+            within = f" ({limit[0]} restarts within {limit[1]} s)" if limit is not None else ""
+            action = spec.on_give_up.value if spec is not None else "stop"
+            LOG.error(
+                "Service %s restarted more often than allowed%s: giving it up (%s)",
+                name,
+                within,
+                action,
+            )
+            self._listeners.give_up(self._supervisor.status(self._clock.now()))
+        else:
+            LOG.info("Service %s finished: every worker has ended for good", name)
 
     def _spawn(self, slot: Slot) -> Event:
         assert self._spawner is not None
@@ -390,6 +459,22 @@ class MasterLoop:
         name = self._worker_name(command.slot)
         if command.signal is WorkerSignal.RELOAD:
             LOG.info("Reloading worker %s pid %d", name, command.pid)
+        elif command.reason is StopReason.STARTUP_TIMEOUT:
+            spec = self._supervisor.spec(command.slot.service_id)
+            LOG.warning(
+                "Worker %s pid %d was not ready within %s s; stopping it",
+                name,
+                command.pid,
+                spec.startup_timeout if spec is not None else "its startup timeout",
+            )
+        elif command.reason is StopReason.HUNG:
+            spec = self._supervisor.spec(command.slot.service_id)
+            LOG.warning(
+                "Worker %s pid %d is hung: no heartbeat for %s s; stopping it",
+                name,
+                command.pid,
+                spec.heartbeat_timeout if spec is not None else "its heartbeat timeout",
+            )
         else:
             reason = command.reason.value if command.reason is not None else "request"
             LOG.info("Stopping worker %s pid %d (%s)", name, command.pid, reason)

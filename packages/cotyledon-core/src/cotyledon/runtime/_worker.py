@@ -37,6 +37,8 @@ from cotyledon.runtime._exits import status_of_system_exit
 from cotyledon.runtime._hooks import OnNewWorkerHook
 from cotyledon.runtime._hooks import run_hooks
 from cotyledon.runtime._master_watch import MasterWatch
+from cotyledon.runtime._self import WorkerReporter
+from cotyledon.runtime._self import install_reporter
 from cotyledon.runtime._signals import SignalWakeup
 from cotyledon.runtime._signals import available_signals
 from cotyledon.runtime._signals import unblock
@@ -71,6 +73,11 @@ class WorkerRecipe:
     new_worker_hooks: Sequence[OnNewWorkerHook]
     graceful_shutdown_timeout: float | None
     """Seconds that ``terminate()`` may take once the master is gone."""
+    announces_readiness: bool = False
+    """The service reports ready itself; otherwise the worker does as
+    ``run()`` starts."""
+    heartbeat_timeout: float | None = None
+    """The service's heartbeat timeout, which paces the heartbeats sent."""
 
 
 @attrs.frozen
@@ -145,6 +152,8 @@ class _WorkerLoop:
         _proctitle.set_worker_title(bootstrap.program_name, recipe.service_name, recipe.worker_id)
         self._master = MasterWatch(bootstrap.master_pid)
         self._control = ControlClient(bootstrap.control_address)
+        self._reporter = WorkerReporter(self._control.send, recipe.heartbeat_timeout)
+        install_reporter(self._reporter)
         unblock(SPAWN_BLOCKED_SIGNALS)
 
     def run(self) -> NoReturn:
@@ -257,7 +266,8 @@ class _WorkerLoop:
         self._wakeup.wake()
 
     def _call_run(self) -> None:
-        self._control.send(WorkerReport.READY)
+        if not self._boot.announces_readiness:
+            self._reporter.ready()
         try:
             self._service.run()
         except SystemExit as exc:
