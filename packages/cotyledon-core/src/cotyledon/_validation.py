@@ -35,9 +35,14 @@ def check_seconds(value: object, name: str, *, allow_none: bool = False) -> floa
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         allowed = "a number of seconds >= 0" + (" or None" if allow_none else "")
         raise InvalidTypeError(f"{name} must be {allowed}, got {value!r} ({type(value).__name__})")
-    if value < 0:
+    seconds = float(value)
+    # NaN compares false with everything and infinity overflows deadlines:
+    # both would reach the supervisor's timers as times that never come.
+    if math.isnan(seconds) or math.isinf(seconds):
+        raise InvalidArgumentError(f"{name} must be a finite number of seconds, got {value!r}")
+    if seconds < 0:
         raise InvalidArgumentError(f"{name} must be >= 0 seconds, got {value!r}")
-    return float(value)
+    return seconds
 
 
 def check_callable(value: object, name: str) -> Callable[..., Any]:

@@ -191,3 +191,19 @@ def test_run_outside_main_thread_raises() -> None:
     assert len(errors) == 1
     assert isinstance(errors[0], RuntimeError)
     assert "must be called from the main thread" in str(errors[0])
+
+
+@pytest.mark.parametrize("timeout", [float("nan"), float("inf"), -float("inf")])
+def test_manager_rejects_non_finite_timeout(timeout: float) -> None:
+    with pytest.raises(ValueError, match=r"graceful_shutdown_timeout must be a finite number"):
+        cotyledon.ServiceManager(graceful_shutdown_timeout=timeout)
+
+
+def test_add_rejects_nan_service_timeout() -> None:
+    class NanTimeout(cotyledon.Service):
+        graceful_shutdown_timeout = float("nan")
+
+    manager = cotyledon.ServiceManager()
+
+    with pytest.raises(ValueError, match=r"graceful_shutdown_timeout of service 'NanTimeout'"):
+        manager.add(NanTimeout)
