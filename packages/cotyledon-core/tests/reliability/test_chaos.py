@@ -40,10 +40,25 @@ def _expected(app: ManagerProcess) -> dict[str, int]:
 
 
 def _storm(pid: int, signals: list[int]) -> None:
-    """Send every signal of ``signals`` to the master back to back."""
-    for signum in signals:
-        os.kill(pid, signum)
-    TALLY.faults += len(signals)
+    """Send every signal of ``signals`` to the master back to back.
+
+    A pidfd keeps the storm on the master: once the master has exited and
+    been reaped, its pid may belong to another process, and the rest of the
+    storm is dropped.
+    """
+    try:
+        pidfd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return
+    try:
+        for signum in signals:
+            try:
+                signal.pidfd_send_signal(pidfd, signum)
+            except ProcessLookupError:
+                break
+            TALLY.faults += 1
+    finally:
+        os.close(pidfd)
 
 
 def _terminal_signals(rng: random.Random) -> list[int]:

@@ -1,4 +1,4 @@
-"""Lifecycle listeners: code told of what the manager does, in the master.
+"""Lifecycle listeners: code that the master calls as the manager runs.
 
 Listeners are the extension point for integrations such as systemd
 notification. Each method is called from the master's loop; one that
@@ -22,7 +22,7 @@ LOG = logging.getLogger(__name__)
 
 
 class WorkerEventKind(enum.Enum):
-    """What happened to a worker."""
+    """The kind of a worker event."""
 
     STARTED = "started"
     READY = "ready"
