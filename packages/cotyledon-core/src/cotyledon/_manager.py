@@ -69,7 +69,7 @@ class ServiceManager:
     running.
 
     Add services with ``add``, register hooks with ``register_hooks``, then
-    call ``run``, which supervises the workers until the master is told to
+    call ``run``, which supervises the workers until the master is asked to
     stop: SIGTERM (or ``shutdown()``) stops every worker gracefully and exits
     0; SIGINT stops them at once and exits 1; SIGHUP reloads them. A worker
     that dies is restarted with the same worker id, at once the first time
@@ -101,7 +101,7 @@ class ServiceManager:
         with cotyledon 2.x and has no effect: workers start without a pause,
         and restarts of a failing worker are paced by backoff.
 
-        ``listeners`` are told of the manager's lifecycle (see
+        ``listeners`` are called as the manager's lifecycle goes on (see
         ``LifecycleListener``). With ``discover_listeners``, ``run()`` also
         adds the listeners that installed distributions declare under the
         ``cotyledon.listeners`` entry point group (cotyledon-systemd does).
@@ -364,7 +364,7 @@ class ServiceManager:
         """Register hooks; each call adds to those already registered.
 
         - ``on_terminate()``: in the master, on SIGTERM, before the workers
-          are told to stop.
+          are asked to stop.
         - ``on_reload()``: in the master, on SIGHUP, before the workers
           reload.
         - ``on_new_worker(service_id, worker_id, service)``: in each new

@@ -1,4 +1,7 @@
-"""Checks of the arguments of the public API, with errors that say what to do."""
+"""Checks of the arguments of the public API.
+
+Each error names the argument, its value and what to pass instead.
+"""
 
 from __future__ import annotations
 

@@ -23,7 +23,7 @@ from cotyledon_testkit._simulator import Simulator
 
 @pytest.fixture
 def fake_clock() -> FakeClock:
-    """A ``FakeClock`` at time 0 that moves only when the test says so.
+    """A ``FakeClock`` at time 0 that moves only when the test moves it.
 
     Pass ``fake_clock.now()`` to ``Supervisor.handle`` and move it with
     ``advance(seconds)`` or ``jump_to(step.deadline)``.

@@ -866,7 +866,7 @@ class Supervisor:
             out.append(SignalWorker(record.slot, record.pid, _signal_for(reason), reason))
             self._schedule_kill(record, stop_deadline(self._spec_of(record), reason, now))
         elif state is SlotState.STOPPING:
-            # Only an interrupt overrides a stop in progress: it tells the
+            # Only an interrupt overrides a stop in progress: it asks the
             # worker to exit at once and brings its deadline closer.
             if reason is not StopReason.INTERRUPT or record.stop_reason is reason:
                 return

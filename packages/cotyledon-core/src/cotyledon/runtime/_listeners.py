@@ -53,43 +53,48 @@ class LifecycleListener:
     """
 
     def on_ready(self, status: ManagerStatus) -> None:
-        """Every worker of the initial services is ready (once per run)."""
+        """Handle the first time every worker of the initial services is ready."""
 
     def on_reloading(self, status: ManagerStatus) -> None:
-        """A reload starts (SIGHUP)."""
+        """Handle the start of a reload (SIGHUP)."""
 
     def on_reloaded(self, status: ManagerStatus) -> None:
-        """Every worker has reloaded or been replaced by a ready one."""
+        """Handle the end of a reload: every worker has reloaded or been replaced
+        by a ready one, or the reload was cancelled or failed."""
 
     def on_stopping(self, status: ManagerStatus) -> None:
-        """The manager starts to stop."""
+        """Handle the start of the manager's stop."""
 
     def on_give_up(self, status: ManagerStatus) -> None:
-        """A service restarted more often than its ``max_restarts`` allows
-        and was given up; ``status`` shows it as given up. Called before
-        the manager starts to stop, when the service's ``on_give_up`` is
-        ``"stop"``."""
+        """Handle a service given up after more restarts than its
+        ``max_restarts`` allows; ``status`` shows it as given up.
+
+        With the service's ``on_give_up`` set to ``"stop"``, this comes before
+        the manager starts to stop.
+        """
 
     def on_status_changed(self, status: ManagerStatus) -> None:
-        """Workers started, became ready or exited; at most once per wake-up."""
+        """Handle a change of the workers' status, at most once per wake-up of
+        the master's loop."""
 
     def on_worker_event(self, event: WorkerEvent) -> None:
-        """A worker started, became ready, reloaded or exited."""
+        """Handle the start, readiness, reload or exit of one worker."""
 
     def liveness_interval(self) -> float | None:
         """Seconds until the next call to ``on_liveness_tick``; None: none.
 
-        The master asks again before each wait, so a listener returns None
+        The master calls it again before each wait, so a listener returns None
         while it has nothing due, and the master then sleeps until the next
         event.
         """
         return None
 
     def on_liveness_tick(self, status: ManagerStatus) -> None:
-        """The master's loop is alive; called about every ``liveness_interval``."""
+        """Handle a tick of the master's loop, which shows that the loop runs;
+        ticks come about every ``liveness_interval`` seconds."""
 
     def close(self) -> None:
-        """The manager has stopped; release what the listener holds."""
+        """Release what the listener uses, once the manager has stopped."""
 
 
 @final

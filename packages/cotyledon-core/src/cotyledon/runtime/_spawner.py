@@ -58,7 +58,7 @@ def signal_number(request: WorkerSignal) -> int:
 class Spawner:
     """The live worker processes of a master, by pid.
 
-    ``recipe_for`` says how to build the service of a slot. With forkserver,
+    ``recipe_for`` returns how to build the service of a slot. With forkserver,
     each worker's sentinel is registered in ``selector`` until it is reaped.
     """
 
