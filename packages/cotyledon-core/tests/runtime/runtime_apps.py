@@ -309,3 +309,67 @@ def failing_reload_app() -> None:
     names = {manager.add(FailingReload, 1): "failing-reload"}
     _report_hooks(manager, names)
     manager.run()
+
+
+class QueueUser(cotyledon.Service):
+    """Sends a message through a queue that the master made and used, then
+    reports what came back, and what its standard input is."""
+
+    name = "queue-user"
+
+    def __init__(self, worker_id: WorkerId, queue: Any) -> None:
+        super().__init__(worker_id)
+        self._queue = queue
+        self._stop = threading.Event()
+
+    def run(self) -> None:
+        try:
+            self._queue.put(f"from worker {self.worker_id}")
+            echoed = self._queue.get(timeout=10)
+        except Exception as exc:
+            echoed = f"failed: {exc!r}"
+        report(
+            "run",
+            service=self.name,
+            worker_id=self.worker_id,
+            echoed=echoed,
+            stdin=os.readlink("/proc/self/fd/0"),
+            stdin_read=sys.stdin.read(),
+        )
+        self._stop.wait()
+
+    def terminate(self) -> None:
+        self._stop.set()
+
+
+def mp_queue_app() -> None:
+    """A multiprocessing queue that the master used before run(): its feeder
+    thread runs in the master, not in the workers."""
+    queue = multiprocessing.get_context("fork").Queue()
+    queue.put("from the master")
+    report("master_queue", echoed=queue.get(timeout=10))
+    manager = cotyledon.ServiceManager()
+    manager.add(QueueUser, 2, args=(queue,))
+    manager.run()
+
+
+def hook_child_app() -> None:
+    """A hook of the master starts a child that exits while workers restart."""
+    manager = cotyledon.ServiceManager()
+    names = {manager.add(Crasher, 1): "crasher"}
+    _report_hooks(manager, names)
+    children: list[subprocess.Popen[bytes]] = []
+
+    def on_dead_worker(service_id: ServiceId, worker_id: WorkerId, exit_code: int) -> None:
+        # The first death starts the child; a later one waits for it, so that
+        # meanwhile the master reaps workers with an exited child of the hook
+        # waiting to be reaped by its owner.
+        if not children:
+            children.append(subprocess.Popen(["sh", "-c", "exit 7"]))
+            report("hook_child", pid=children[0].pid)
+        elif len(children) == 1:
+            children.append(children[0])
+            report("hook_child_status", code=children[0].wait(timeout=10))
+
+    manager.register_hooks(on_dead_worker=on_dead_worker)
+    manager.run()

@@ -189,7 +189,8 @@ class MasterLoop:
             spawner.start_method,
         )
         log_platform_limits()
-        raise_open_file_limit()
+        if spawner.start_method != "fork":
+            raise_open_file_limit()
         # Signals and requests that came before run(): a stop then ends the
         # manager before any worker starts.
         self._process_wakeups(wakeup, spawner, control, ready=[])
@@ -269,7 +270,7 @@ class MasterLoop:
             if is_init():
                 # PID 1 of a container: orphans are ours to reap too.
                 orphans = reap_adopted(
-                    lambda pid: any(worker.pid == pid for worker in spawner.live()),
+                    spawner.owns,
                     lambda: self._reap_workers(spawner),
                 )
                 if orphans:

@@ -1,10 +1,10 @@
 """Starting, signalling, killing and reaping worker processes.
 
-Workers are ``multiprocessing`` processes of the manager's context (fork,
-spawn or forkserver). The master reaps them through ``Process.exitcode``,
-which polls with ``waitpid(WNOHANG)`` for fork and spawn; with forkserver
-the fork server is the parent and reports each exit on the process's
-sentinel, which the master's selector watches.
+With the fork start method the spawner forks the workers itself and reaps
+them on SIGCHLD; with spawn and forkserver, ``multiprocessing`` starts
+them (see ``_launch``). With forkserver the fork server is the parent and
+reports each exit on the process's sentinel, which the master's selector
+watches.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import multiprocessing.context
-import multiprocessing.process
 import os
 import selectors
 import signal
@@ -25,13 +24,17 @@ import attrs
 from cotyledon.core import Slot
 from cotyledon.core import WorkerSignal
 from cotyledon.core import assert_never
+from cotyledon.runtime._launch import Child
+from cotyledon.runtime._launch import fork_worker
+from cotyledon.runtime._launch import start_in_context
 from cotyledon.runtime._signals import blocked
 from cotyledon.runtime._worker import SPAWN_BLOCKED_SIGNALS
 from cotyledon.runtime._worker import WorkerBootstrap
 from cotyledon.runtime._worker import WorkerRecipe
-from cotyledon.runtime._worker import worker_main
 
 LOG = logging.getLogger(__name__)
+
+_CAN_PEEK = hasattr(os, "waitid") and hasattr(os, "WNOWAIT")
 
 
 @attrs.define
@@ -40,7 +43,7 @@ class WorkerProcess:
 
     slot: Slot
     pid: int
-    process: multiprocessing.process.BaseProcess
+    child: Child
 
 
 def signal_number(request: WorkerSignal) -> int:
@@ -89,49 +92,41 @@ class Spawner:
     def start_method(self) -> str:
         return self._start_method
 
-    @property
-    def watches_sentinels(self) -> bool:
-        """True when exits arrive on sentinels rather than with SIGCHLD."""
-        return self._start_method == "forkserver"
-
     def live(self) -> list[WorkerProcess]:
         return list(self._processes.values())
 
+    def owns(self, pid: int) -> bool:
+        """Tell whether ``pid`` is a live worker of this spawner."""
+        return pid in self._processes
+
     def spawn(self, slot: Slot) -> WorkerProcess:
         """Start the worker of a slot; raise OSError when it cannot start."""
-        inherited: tuple[int, ...] = ()
+        recipe = self._recipe_for(slot)
+        child: Child
         if self._start_method == "fork":
             # A forked child has copies of every descriptor of the master;
             # it closes those that are the master's own business.
-            sentinels = tuple(w.process.sentinel for w in self._processes.values())
-            inherited = self._master_fds + sentinels
-        recipe = self._recipe_for(slot)
-        bootstrap = WorkerBootstrap(
-            recipe, self._master_pid, self._program_name, self._control_address, inherited
-        )
-        process = self._context.Process(  # type: ignore[attr-defined]
-            target=worker_main,
-            args=(bootstrap,),
-            name=f"{recipe.service_name}-{slot.worker_id}",
-        )
-        if self._start_method == "fork":
+            bootstrap = WorkerBootstrap(
+                recipe,
+                self._master_pid,
+                self._program_name,
+                self._control_address,
+                self._master_fds,
+            )
             with blocked(SPAWN_BLOCKED_SIGNALS):
-                process.start()
+                child = fork_worker(bootstrap)
         else:
             # The child execs a new interpreter (spawn) or is forked by the
             # fork server: it never runs the master's handlers. Blocking here
             # would also leave signals blocked in the fork server, which the
             # first spawn starts, and it would never reap its children.
-            process.start()
-        pid = process.pid
-        assert pid is not None
-        # multiprocessing polls every process in this set at each start,
-        # which makes starting N workers cost O(N**2) waitpid calls; the
-        # spawner reaps its own workers. NOTE: a private name of
-        # multiprocessing (3.10 to 3.13); without it the spawner still works.
-        children = getattr(multiprocessing.process, "_children", None)
-        if isinstance(children, set):
-            children.discard(process)
+            bootstrap = WorkerBootstrap(
+                recipe, self._master_pid, self._program_name, self._control_address
+            )
+            child = start_in_context(
+                self._context, bootstrap, f"{recipe.service_name}-{slot.worker_id}"
+            )
+        pid = child.pid
         # The worker moves to a group of its own; doing it here too closes
         # the window in which a kill of the group would miss it. It fails,
         # harmlessly, once the child has exec'd (spawn) or is not ours
@@ -139,10 +134,10 @@ class Spawner:
         if hasattr(os, "setpgid"):
             with contextlib.suppress(OSError):
                 os.setpgid(pid, pid)
-        worker = WorkerProcess(slot, pid, process)
+        worker = WorkerProcess(slot, pid, child)
         self._processes[pid] = worker
-        if self.watches_sentinels:
-            self._selector.register(process.sentinel, selectors.EVENT_READ, self)
+        if child.sentinel is not None:
+            self._selector.register(child.sentinel, selectors.EVENT_READ, self)
         return worker
 
     def send(self, pid: int, request: WorkerSignal) -> None:
@@ -163,18 +158,43 @@ class Spawner:
 
     def reap(self) -> list[tuple[WorkerProcess, int]]:
         """Collect the workers that have exited, with their exit codes."""
-        exited = []
+        exited: list[tuple[WorkerProcess, int]] = []
+        if self._start_method == "fork" and _CAN_PEEK and self._reap_peeked(exited):
+            return exited
         for worker in list(self._processes.values()):
-            exit_code = worker.process.exitcode
-            if exit_code is None:
-                continue
-            del self._processes[worker.pid]
-            if self.watches_sentinels:
-                self._selector.unregister(worker.process.sentinel)
-            worker.process.close()
-            self._kill_orphans(worker.pid)
-            exited.append((worker, exit_code))
+            self._reap_one(worker, exited)
         return exited
+
+    def _reap_peeked(self, exited: list[tuple[WorkerProcess, int]]) -> bool:
+        """Reap the exited children one by one, in the kernel's order.
+
+        It costs a system call per exited worker rather than one per live
+        worker. Return False when an exited child that is not a worker
+        comes first (a process that a hook started, an adopted orphan): it
+        is not ours to reap, so the caller looks at every worker instead.
+        """
+        while True:
+            try:
+                info = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+            except ChildProcessError:
+                return True
+            if info is None:
+                return True
+            worker = self._processes.get(info.si_pid)
+            if worker is None or not self._reap_one(worker, exited):
+                return False
+
+    def _reap_one(self, worker: WorkerProcess, exited: list[tuple[WorkerProcess, int]]) -> bool:
+        exit_code = worker.child.poll()
+        if exit_code is None:
+            return False
+        del self._processes[worker.pid]
+        if worker.child.sentinel is not None:
+            self._selector.unregister(worker.child.sentinel)
+        worker.child.close()
+        self._kill_orphans(worker.pid)
+        exited.append((worker, exit_code))
+        return True
 
     def _kill_orphans(self, pid: int) -> None:
         """Kill what is left of the process group of a worker that has ended.

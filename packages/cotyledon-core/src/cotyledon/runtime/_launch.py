@@ -1,0 +1,198 @@
+"""The two ways a worker process comes to life, and the handle on each.
+
+With the ``fork`` start method, the master calls ``os.fork()`` itself.
+``multiprocessing`` adds a pipe, a finalizer and a ``Process`` object in
+the master for each child, and each new child had to close the pipes of
+all its siblings, so that starting N workers cost O(N**2). A worker needs
+none of it. The child still gets the after-fork treatment that
+``multiprocessing`` gives its own children, so that queues and locks of
+``multiprocessing`` made in the master before ``run()`` work in workers.
+
+With ``spawn`` and ``forkserver``, a new interpreter or the fork server
+builds the worker, and ``multiprocessing`` does it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import multiprocessing.context
+import multiprocessing.process
+import multiprocessing.util
+import os
+import sys
+from typing import Final
+from typing import Protocol
+from typing import final
+
+from cotyledon.runtime._worker import WorkerBootstrap
+from cotyledon.runtime._worker import worker_main
+
+LOG = logging.getLogger(__name__)
+
+LOST_EXIT_CODE: Final = 255
+"""The exit code reported for a worker whose status another waiter took."""
+
+
+class Child(Protocol):
+    """A started worker process, as the spawner sees it."""
+
+    @property
+    def pid(self) -> int: ...
+
+    @property
+    def sentinel(self) -> int | None:
+        """A descriptor that becomes readable when the process ends, or None
+        when the end comes with SIGCHLD."""
+
+    def poll(self) -> int | None:
+        """Reap the process if it has ended and return its exit code, as
+        ``multiprocessing`` gives it (minus the signal number when a signal
+        ended it); None while it runs."""
+
+    def close(self) -> None:
+        """Release what the handle holds, once the process is reaped."""
+
+
+@final
+class ForkedChild:
+    """A worker that the master forked itself; reaped by pid."""
+
+    __slots__ = ("_pid",)
+
+    def __init__(self, pid: int) -> None:
+        self._pid = pid
+
+    def __repr__(self) -> str:
+        return f"<ForkedChild pid={self._pid}>"
+
+    @property
+    def pid(self) -> int:
+        return self._pid
+
+    @property
+    def sentinel(self) -> None:
+        return None
+
+    def poll(self) -> int | None:
+        try:
+            pid, status = os.waitpid(self._pid, os.WNOHANG)
+        except ChildProcessError:
+            pid, status = self._pid, -1
+        if pid == 0:
+            return None
+        if status == -1:
+            LOG.error(
+                "The exit status of worker process %d was taken by another waiter "
+                "(os.wait() in a hook?); reporting exit code %d",
+                self._pid,
+                LOST_EXIT_CODE,
+            )
+            return LOST_EXIT_CODE
+        return os.waitstatus_to_exitcode(status)
+
+    def close(self) -> None:
+        pass
+
+
+def fork_worker(bootstrap: WorkerBootstrap) -> ForkedChild:
+    """Fork a worker that runs ``bootstrap``; raise OSError when fork fails.
+
+    The caller blocks the signals whose handlers the child must not run.
+    """
+    pid = os.fork()
+    if pid == 0:
+        # Nothing may return from here into the master's code.
+        try:
+            _after_fork_in_child()
+            worker_main(bootstrap)
+        except BaseException:
+            with contextlib.suppress(BaseException):
+                LOG.exception("Worker process %d failed before its loop started", os.getpid())
+        finally:
+            os._exit(1)
+    return ForkedChild(pid)
+
+
+def _after_fork_in_child() -> None:
+    """Do in a forked worker what ``multiprocessing`` does in its children.
+
+    The after-fork callbacks reset the ``multiprocessing`` queues, locks
+    and connections made in the master. Its finalizers and children
+    belong to the master. Standard input goes to /dev/null, so that no
+    worker reads what the terminal sends to the master.
+    """
+    # NOTE: private names of multiprocessing (3.10 to 3.13); each step is
+    # skipped when its name is missing.
+    finalizers = getattr(multiprocessing.util, "_finalizer_registry", None)
+    if isinstance(finalizers, dict):
+        finalizers.clear()
+    run_after_forkers = getattr(multiprocessing.util, "_run_after_forkers", None)
+    if callable(run_after_forkers):
+        run_after_forkers()
+    children = getattr(multiprocessing.process, "_children", None)
+    if isinstance(children, set):
+        children.clear()
+    _stdin_from_devnull()
+
+
+def _stdin_from_devnull() -> None:
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        if sys.stdin is not None:
+            sys.stdin.close()
+    try:
+        fd = os.open(os.devnull, os.O_RDONLY)
+    except OSError:
+        return
+    if fd != 0:
+        os.dup2(fd, 0)
+        os.close(fd)
+    sys.stdin = open(0, encoding="utf-8", closefd=False)  # noqa: SIM115
+
+
+@final
+class ContextChild:
+    """A worker that a ``multiprocessing`` context started."""
+
+    __slots__ = ("_pid", "_process")
+
+    def __init__(self, process: multiprocessing.process.BaseProcess) -> None:
+        assert process.pid is not None
+        self._process = process
+        self._pid = process.pid
+
+    def __repr__(self) -> str:
+        return f"<ContextChild pid={self._pid}>"
+
+    @property
+    def pid(self) -> int:
+        return self._pid
+
+    @property
+    def sentinel(self) -> int:
+        return self._process.sentinel
+
+    def poll(self) -> int | None:
+        return self._process.exitcode
+
+    def close(self) -> None:
+        self._process.close()
+
+
+def start_in_context(
+    context: multiprocessing.context.BaseContext, bootstrap: WorkerBootstrap, name: str
+) -> ContextChild:
+    """Start a worker with a ``multiprocessing`` context; raise OSError
+    when it cannot start."""
+    process = context.Process(  # type: ignore[attr-defined]
+        target=worker_main, args=(bootstrap,), name=name
+    )
+    process.start()
+    # multiprocessing polls every process in this set at each start, which
+    # makes starting N workers cost O(N**2) waitpid calls; the spawner reaps
+    # its own workers. NOTE: a private name of multiprocessing (3.10 to
+    # 3.13); without it the spawner still works.
+    children = getattr(multiprocessing.process, "_children", None)
+    if isinstance(children, set):
+        children.discard(process)
+    return ContextChild(process)
