@@ -25,6 +25,7 @@ PURE_MODULES: Final = frozenset(
         "heapq",
         "itertools",
         "math",
+        "operator",
         "typing",
         "typing_extensions",
         "uuid",

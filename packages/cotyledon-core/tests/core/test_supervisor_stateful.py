@@ -443,6 +443,16 @@ class SupervisorMachine(RuleBasedStateMachine):
                 assert view.stop_reason == self.stop_reasons.get(view.pid)
 
     @invariant()
+    def ready_is_announced_once_every_slot_is_ready(self) -> None:
+        if self.supervisor.phase is not ManagerPhase.RUNNING:
+            return
+        views = self.supervisor.slots().values()
+        if all(
+            view.pid in self.ready_pids for view in views if view.state is not SlotState.FINISHED
+        ):
+            assert AnnounceReady() in self.announced
+
+    @invariant()
     def stopping_manager_stops_every_slot(self) -> None:
         phase = self.supervisor.phase
         views = [*self.supervisor.slots().values(), *self.supervisor.replacements().values()]

@@ -18,7 +18,7 @@ used to share work out between the workers of a service.
 """
 
 
-@attrs.frozen(order=True)
+@attrs.frozen(order=True, cache_hash=True)
 class Slot:
     """The place of one worker: a service and a worker id.
 

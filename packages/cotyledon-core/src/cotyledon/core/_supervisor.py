@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import operator
 from collections.abc import Callable
 from collections.abc import Iterable
 from collections.abc import Mapping
@@ -198,6 +199,9 @@ class Supervisor:
         self._reload_failed = False
         self._phase = ManagerPhase.NEW
         self._records: dict[Slot, _SlotRecord] = {}
+        # The slots that keep the manager from being ready: not ready and
+        # not finished. Kept up to date so that each report costs O(1).
+        self._unready: set[Slot] = set()
         self._slots_by_pid: dict[int, Slot] = {}
         # Heap of (time, sequence, slot). An entry is stale once its slot's
         # respawn time or deadline has changed; stale entries are skipped
@@ -240,8 +244,7 @@ class Supervisor:
     def status(self, now: float) -> ManagerStatus:
         """Return a snapshot of the manager and its workers at time ``now``."""
         by_service: dict[ServiceId, list[WorkerStatus]] = {sid: [] for sid in self._specs}
-        for slot in sorted(self._records):
-            record = self._records[slot]
+        for slot, record in self._records.items():
             uptime = None if record.started_at is None else now - record.started_at
             by_service.setdefault(slot.service_id, []).append(
                 WorkerStatus(
@@ -259,7 +262,7 @@ class Supervisor:
                 spec.service_id,
                 spec.name,
                 spec.workers,
-                tuple(by_service[sid]),
+                tuple(sorted(by_service[sid], key=_by_worker_id)),
                 self._ended.get(sid, ServiceState.RUNNING),
             )
             for sid, spec in self._specs.items()
@@ -451,6 +454,7 @@ class Supervisor:
         record.stop_started = None
         record.stop_reason = None
         record.ready = False
+        self._note_readiness(record)
         record.started_at = None
         record.last_exit_code = exit_code
         self._clear_running_timers(record)
@@ -553,6 +557,7 @@ class Supervisor:
         record.pid = replacement.pid
         record.started_at = replacement.started_at
         record.ready = replacement.ready
+        self._note_readiness(record)
         record.ready_by = replacement.ready_by
         record.silent_by = replacement.silent_by
         out.append(ReportWorkerExit(slot, pid, exit_code, reason, 0.0))
@@ -758,6 +763,7 @@ class Supervisor:
                 record.ready_by = None
                 self._arm_heartbeat(record, spec, now)
             record.ready = True
+            self._note_readiness(record)
             if self._reloading is not None and record.stop_reason is None:
                 # A replacement started during the reload runs the new state.
                 self._reloading.discard(slot)
@@ -823,11 +829,7 @@ class Supervisor:
     def _announce(self, out: list[Command]) -> None:
         if self._phase is not ManagerPhase.RUNNING:
             return
-        if not self._announced_ready and all(
-            record.ready
-            for record in self._records.values()
-            if record.state is not SlotState.FINISHED
-        ):
+        if not self._announced_ready and not self._unready:
             self._announced_ready = True
             self._revision += 1
             out.append(AnnounceReady())
@@ -948,6 +950,7 @@ class Supervisor:
         for slot in missing_slots(spec, present):
             record = _SlotRecord(slot, SlotState.BACKING_OFF)
             self._records[slot] = record
+            self._note_readiness(record)
             self._schedule_respawn(record, now)
 
     def _schedule_respawn(self, record: _SlotRecord, when: float) -> None:
@@ -995,6 +998,7 @@ class Supervisor:
 
     def _drop(self, record: _SlotRecord) -> None:
         del self._records[record.slot]
+        self._unready.discard(record.slot)
         self._limiter.forget(record.slot)
         if self._reloading is not None:
             self._reloading.discard(record.slot)
@@ -1002,14 +1006,28 @@ class Supervisor:
     def _move_slot(self, record: _SlotRecord, trigger: SlotTrigger, target: SlotState) -> None:
         check_slot_move(record.state, trigger, target)
         record.state = target
+        self._note_readiness(record)
         self._revision += 1
         if target is SlotState.FINISHED or target is SlotState.GONE:
             self._check_ended = True
+
+    def _note_readiness(self, record: _SlotRecord) -> None:
+        """Keep ``_unready`` in step with a slot record that changed; a
+        replacement's record, which shares its slot, leaves it alone."""
+        if self._records.get(record.slot) is not record:
+            return
+        if record.ready or record.state is SlotState.FINISHED:
+            self._unready.discard(record.slot)
+        else:
+            self._unready.add(record.slot)
 
     def _move_phase(self, target: ManagerPhase) -> None:
         check_phase_move(self._phase, target)
         self._phase = target
         self._revision += 1
+
+
+_by_worker_id = operator.attrgetter("worker_id")
 
 
 def _signal_for(reason: StopReason) -> WorkerSignal:
