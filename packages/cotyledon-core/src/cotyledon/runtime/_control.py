@@ -14,10 +14,8 @@ import contextlib
 import logging
 import os
 import queue
-import shutil
 import socket
 import sys
-import tempfile
 import threading
 from typing import Final
 from typing import final
@@ -41,6 +39,10 @@ class ControlServer:
             # OpenSSL, which make the master bigger and every fork slower.
             self.address = f"\0cotyledon-{os.getpid()}-{os.urandom(8).hex()}"
         else:
+            # Imported here: with what they import, they would add about
+            # 1 MB to a Linux master, which never needs them.
+            import tempfile
+
             self._directory = tempfile.mkdtemp(prefix="cotyledon-")
             self.address = os.path.join(self._directory, "control")
         self._socket = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
@@ -73,6 +75,8 @@ class ControlServer:
     def close(self) -> None:
         self._socket.close()
         if self._directory is not None:
+            import shutil
+
             shutil.rmtree(self._directory, ignore_errors=True)
 
 
