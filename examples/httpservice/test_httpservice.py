@@ -1,4 +1,8 @@
-"""The example run as a user runs it: ``python -m httpservice``, then signals."""
+"""The example run as a user runs it: ``python -m httpservice``, then signals.
+
+The load, the reloads and the kills under load are in the reliability
+suite (``packages/cotyledon-core/tests/reliability/test_http_load.py``).
+"""
 
 from __future__ import annotations
 
