@@ -226,3 +226,24 @@ def jobqueue_app() -> None:
             os.environ.get("RELIABILITY_JOBS", "0"),
         ]
     )
+
+
+def http_service_app() -> None:
+    """The httpservice example on a free port of 127.0.0.1, written to a file."""
+    # By default, a worker killed again and again within 10 s of its start
+    # backs off up to 30 s, and the soak version kills that often.
+    _fast_backoff(0.05, 0.4)
+    # Imported by name: the example is on the path of the launched manager only.
+    main = importlib.import_module("httpservice.app").main
+    main(
+        [
+            "--port",
+            "0",
+            "--port-file",
+            os.environ["RELIABILITY_PORT_FILE"],
+            "--config",
+            os.environ["RELIABILITY_CONFIG"],
+            "--workers",
+            os.environ.get("RELIABILITY_WORKERS", "3"),
+        ]
+    )

@@ -34,6 +34,7 @@ from cotyledon_testkit._process_tree import read_process
 APPS_DIR: Final = Path(__file__).parent
 REPO_ROOT: Final = Path(__file__).parents[4]
 JOBQUEUE_DIR: Final = REPO_ROOT / "examples" / "jobqueue"
+HTTPSERVICE_DIR: Final = REPO_ROOT / "examples" / "httpservice"
 
 SOAK_ENV: Final = "COTYLEDON_SOAK"
 SEED_ENV: Final = "COTYLEDON_SEED"
@@ -72,6 +73,10 @@ class Tally:
     checks: int = 0
     restarts: int = 0
     failures: list[str] = attrs.Factory(list)
+    requests: dict[str, int] = attrs.Factory(dict)
+    """HTTP requests sent under load, by phase of the load scenario."""
+    failed_requests: dict[str, int] = attrs.Factory(dict)
+    """HTTP requests that failed, by phase of the load scenario."""
 
     def as_dict(self) -> dict[str, object]:
         return attrs.asdict(self)
@@ -206,6 +211,12 @@ def record_restarts(app: ManagerProcess) -> int:
     count = app.restarts()
     TALLY.restarts += count
     return count
+
+
+def record_requests(phase: str, requests: int, failed: int) -> None:
+    """Add the requests of one phase of a load scenario to the tally."""
+    TALLY.requests[phase] = TALLY.requests.get(phase, 0) + requests
+    TALLY.failed_requests[phase] = TALLY.failed_requests.get(phase, 0) + failed
 
 
 def elapsed_since(start: float) -> float:
