@@ -23,10 +23,7 @@ from cotyledon._discovery import discover_listeners
 from cotyledon._errors import InvalidArgumentError
 from cotyledon._errors import InvalidTypeError
 from cotyledon._service import Service
-from cotyledon.core import GiveUpAction
 from cotyledon.core import ManagerStatus
-from cotyledon.core import ReloadPolicy
-from cotyledon.core import RestartPolicy
 from cotyledon.core import ServiceAdded
 from cotyledon.core import ServiceId
 from cotyledon.core import ServiceSpec
@@ -50,6 +47,9 @@ from cotyledon.runtime import WorkerRecipe
 from cotyledon.runtime import default_context
 from cotyledon.runtime import install_master_signals
 from cotyledon.runtime import program_name
+from cotyledon.specs import default_reload_policy
+from cotyledon.specs import service_name
+from cotyledon.specs import service_spec
 
 LOG = logging.getLogger(__name__)
 
@@ -232,7 +232,7 @@ class ServiceManager:
                 "service must be a Service subclass or a callable that returns a "
                 f"Service, got {service!r} ({type(service).__name__})"
             )
-        name = _service_name(service)
+        name = service_name(service)
         _validation.check_workers(workers, name)
         service_timeout = _validation.check_seconds(
             getattr(service, "graceful_shutdown_timeout", None),
@@ -253,48 +253,23 @@ class ServiceManager:
                 f"kwargs must be a mapping for service {name!r}, "
                 f"got {kwargs!r} ({type(kwargs).__name__})"
             )
-        where = f"of service {name!r}"
-        policies: dict[str, Any] = {
-            "restart": RestartPolicy(
-                _validation.check_choice(
-                    restart, f"restart {where}", [p.value for p in RestartPolicy]
-                )
-            ),
-            "restart_prevent_exit_statuses": _validation.check_exit_statuses(
-                restart_prevent_exit_status, f"restart_prevent_exit_status {where}"
-            ),
-            "max_restarts": _validation.check_restart_limit(max_restarts, f"max_restarts {where}"),
-            "on_give_up": GiveUpAction(
-                _validation.check_choice(
-                    on_give_up, f"on_give_up {where}", [a.value for a in GiveUpAction]
-                )
-            ),
-            "stop_manager_on_exit": _validation.check_bool(
-                stop_manager_on_exit, f"stop_manager_on_exit {where}"
-            ),
-            "startup_timeout": _validation.check_positive_seconds(
-                startup_timeout, f"startup_timeout {where}"
-            ),
-            "heartbeat_timeout": _validation.check_positive_seconds(
-                heartbeat_timeout, f"heartbeat_timeout {where}"
-            ),
-            "max_age": _validation.check_positive_seconds(max_age, f"max_age {where}"),
-        }
 
         with self._lock:
-            spec = ServiceSpec(
-                service_id=ServiceId(uuid.uuid4()),
-                name=name,
-                workers=workers,
-                graceful_shutdown_timeout=self._effective_timeout(service_timeout),
-                reload_policy=_reload_policy(service)
-                if reload is None
-                else ReloadPolicy(
-                    _validation.check_choice(
-                        reload, f"reload {where}", [p.value for p in ReloadPolicy]
-                    )
-                ),
-                **policies,
+            spec = service_spec(
+                ServiceId(uuid.uuid4()),
+                name,
+                workers,
+                self._effective_timeout(service_timeout),
+                default_reload=default_reload_policy(service),
+                restart=restart,
+                restart_prevent_exit_status=restart_prevent_exit_status,
+                max_restarts=max_restarts,
+                on_give_up=on_give_up,
+                stop_manager_on_exit=stop_manager_on_exit,
+                startup_timeout=startup_timeout,
+                heartbeat_timeout=heartbeat_timeout,
+                max_age=max_age,
+                reload=reload,
             )
             entry = _ServiceEntry(spec, service, tuple(args), dict(kwargs), service_timeout)
             self._entries[spec.service_id] = entry
@@ -493,22 +468,3 @@ def _check_listener(listener: object) -> None:
             "a listener must be an instance of a cotyledon.LifecycleListener subclass, "
             f"got {listener!r} ({type(listener).__name__})"
         )
-
-
-def _service_name(service: Callable[..., Any]) -> str:
-    name = getattr(service, "name", None)
-    if isinstance(name, str) and name:
-        return name
-    return str(getattr(service, "__name__", type(service).__name__))
-
-
-def _reload_policy(service: Callable[..., Any]) -> ReloadPolicy:
-    # A Service subclass that keeps the default reload() restarts its
-    # workers on reload; the master then enforces their stop deadline.
-    if (
-        isinstance(service, type)
-        and issubclass(service, Service)
-        and service.reload is Service.reload
-    ):
-        return ReloadPolicy.RESTART
-    return ReloadPolicy.IN_PLACE

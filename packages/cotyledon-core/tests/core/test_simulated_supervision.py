@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import signal
 
-from cotyledon.core import ReloadPolicy
 from cotyledon.core import RespawnPolicy
 from cotyledon.core import StopReason
 from cotyledon_testkit import ManagerAnnounced
@@ -105,9 +104,7 @@ def test_interrupt_shortens_graceful_deadline() -> None:
 
 def test_restart_reload_waits_for_ready_replacement() -> None:
     sim = Simulator()
-    sim.add(
-        "web", 2, behaviour=WorkerBehaviour(ready_after=2.0), reload_policy=ReloadPolicy.RESTART
-    )
+    sim.add("web", 2, behaviour=WorkerBehaviour(ready_after=2.0), reload="restart")
     sim.start()
     sim.run_until_idle()
 

@@ -325,6 +325,34 @@ def test_give_up_restart_past_period_allowed() -> None:
     assert ReportServiceEnded(SVC, ServiceState.GIVEN_UP) not in step.commands
 
 
+def test_give_up_restart_just_inside_period() -> None:
+    run = _Run(_spec(max_restarts=(1, 10.0)))
+    run.start()
+    run.exit(_slot(0), 1)
+    run.respawn(_slot(0))
+    run.clock.jump_to(9.999)
+
+    step = run.exit(_slot(0), 1)
+
+    assert ReportServiceEnded(SVC, ServiceState.GIVEN_UP) in step.commands
+
+
+def test_give_up_window_slides_at_boundary() -> None:
+    run = _Run(_spec(max_restarts=(2, 10.0)))
+    run.start()
+    outcomes = []
+
+    # Restarts at 0 and 5 s fill the window. At 10 s the first is exactly
+    # one period old and no longer counts, but at 14.999 s both others do.
+    for when in (0.0, 5.0, 10.0, 14.999):
+        run.respawn(_slot(0))
+        run.clock.jump_to(when)
+        step = run.exit(_slot(0), 1)
+        outcomes.append(ReportServiceEnded(SVC, ServiceState.GIVEN_UP) in step.commands)
+
+    assert outcomes == [False, False, False, True]
+
+
 def test_give_up_requested_stops_not_counted() -> None:
     run = _Run(_spec(workers=2, max_restarts=(0, 60.0)), _spec(OTHER))
     run.start()
@@ -463,6 +491,76 @@ def test_startup_timeout_never_restarts_after_shutdown() -> None:
     assert step.commands[-1] == ExitManager(0)
 
 
+def test_startup_deadline_after_shutdown_ignored() -> None:
+    run = _Run(_spec(startup_timeout=2.0))
+    run.start()
+    run.clock.jump_to(1.0)
+    run.handle(StopRequested(StopMode.GRACEFUL))
+
+    step = run.at(2.0)
+
+    assert step.commands == ()
+    assert run.deadline == 6.0
+
+
+def test_startup_timeout_stop_then_shutdown() -> None:
+    run = _Run(_spec(startup_timeout=2.0))
+    run.start()
+    run.at(2.0)
+    run.clock.jump_to(3.0)
+
+    step = run.handle(StopRequested(StopMode.GRACEFUL))
+
+    # The stop already requested keeps its reason and its kill deadline.
+    assert [c for c in step.commands if isinstance(c, SignalWorker)] == []
+    assert run.deadline == 7.0
+    assert run.supervisor.slots()[_slot(0)].stop_reason is StopReason.STARTUP_TIMEOUT
+
+
+def test_startup_timeout_stop_then_fast_stop() -> None:
+    run = _Run(_spec(startup_timeout=2.0))
+    run.start()
+    run.at(2.0)
+    run.clock.jump_to(3.0)
+
+    step = run.handle(StopRequested(StopMode.FAST))
+    killed = run.at(4.0)
+    exited = run.exit(_slot(0), -9)
+
+    assert (
+        SignalWorker(_slot(0), 100, WorkerSignal.INTERRUPT, StopReason.INTERRUPT) in step.commands
+    )
+    assert killed.commands == (KillWorker(_slot(0), 100, 2.0),)
+    assert exited.commands[-1] == ExitManager(1)
+
+
+def test_startup_timeout_racing_shutdown_no_restart() -> None:
+    run = _Run(_spec(startup_timeout=2.0, max_restarts=(0, 60.0)), _spec(OTHER))
+    run.start()
+    run.at(2.0)
+    run.handle(StopRequested(StopMode.GRACEFUL))
+    run.exit(_slot(0, OTHER), 0)
+
+    step = run.exit(_slot(0), 0)
+
+    # A late worker that ends during the shutdown is not a failure to count.
+    assert ReportServiceEnded(SVC, ServiceState.GIVEN_UP) not in step.commands
+    assert SpawnWorker(_slot(0)) not in step.commands
+    assert step.commands[-1] == ExitManager(0)
+
+
+def test_ready_at_startup_deadline_kept() -> None:
+    run = _Run(_spec(startup_timeout=2.0))
+    run.start()
+    run.clock.jump_to(2.0)
+
+    step = run.report(_slot(0), WorkerReport.READY)
+
+    assert [c for c in step.commands if isinstance(c, SignalWorker)] == []
+    assert run.state(_slot(0)) is SlotState.RUNNING
+
+
+# Liveness
 # Liveness
 
 
@@ -543,6 +641,62 @@ def test_heartbeat_timeout_racing_fast_stop() -> None:
 
     signals = [c for c in step.commands if isinstance(c, SignalWorker)]
     assert signals == [SignalWorker(_slot(0), 100, WorkerSignal.INTERRUPT, StopReason.INTERRUPT)]
+
+
+def test_heartbeat_timeout_racing_shutdown() -> None:
+    run = _Run(_spec(heartbeat_timeout=3.0))
+    run.start()
+    run.report(_slot(0), WorkerReport.READY)
+    run.clock.jump_to(3.0)
+
+    step = run.handle(StopRequested(StopMode.GRACEFUL))
+
+    signals = [c for c in step.commands if isinstance(c, SignalWorker)]
+    assert signals == [SignalWorker(_slot(0), 100, WorkerSignal.TERMINATE, StopReason.SHUTDOWN)]
+    assert run.deadline == 8.0
+
+
+def test_hung_stop_then_shutdown_keeps_deadline() -> None:
+    run = _Run(_spec(heartbeat_timeout=3.0))
+    run.start()
+    run.report(_slot(0), WorkerReport.READY)
+    run.at(3.0)
+    run.clock.jump_to(4.0)
+
+    step = run.handle(StopRequested(StopMode.GRACEFUL))
+    killed = run.at(8.0)
+    exited = run.exit(_slot(0), -9)
+
+    assert [c for c in step.commands if isinstance(c, SignalWorker)] == []
+    assert killed.commands == (KillWorker(_slot(0), 100, 5.0),)
+    assert _exit_reports(exited)[0].stop_reason is StopReason.HUNG
+    assert SpawnWorker(_slot(0)) not in exited.commands
+    assert exited.commands[-1] == ExitManager(0)
+
+
+def test_heartbeat_deadline_after_shutdown_ignored() -> None:
+    run = _Run(_spec(heartbeat_timeout=3.0))
+    run.start()
+    run.report(_slot(0), WorkerReport.READY)
+    run.clock.jump_to(1.0)
+    run.handle(StopRequested(StopMode.GRACEFUL))
+
+    step = run.at(3.0)
+
+    assert step.commands == ()
+    assert run.deadline == 6.0
+
+
+def test_heartbeat_at_deadline_keeps_worker() -> None:
+    run = _Run(_spec(heartbeat_timeout=3.0))
+    run.start()
+    run.report(_slot(0), WorkerReport.READY)
+    run.clock.jump_to(3.0)
+
+    step = run.report(_slot(0), WorkerReport.HEARTBEAT)
+
+    assert step.commands == ()
+    assert run.deadline == 6.0
 
 
 def test_heartbeat_while_stopping_ignored() -> None:

@@ -6,6 +6,7 @@ import select
 import sys
 import time
 from collections.abc import Callable
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Final
 from typing import final
@@ -72,16 +73,26 @@ class Events:
 
 
 def service_unit(
-    sandbox: Sandbox, name: str, app: str, channel: Path, *, settings: str = "", **env: str
+    sandbox: Sandbox,
+    name: str,
+    app: str,
+    channel: Path,
+    *,
+    settings: str = "",
+    sys_path: Sequence[Path] = (),
+    **env: str,
 ) -> str:
-    """A unit that runs ``sandbox_apps:APP`` with this test's interpreter."""
-    environment = {"PYTHONPATH": str(HERE), "COTYLEDON_TESTKIT_CHANNEL": str(channel), **env}
+    """A unit that runs ``sandbox_apps:APP``, or ``APP`` if it is a
+    ``module:function`` found on ``sys_path``, with this test's interpreter."""
+    target = app if ":" in app else f"sandbox_apps:{app}"
+    python_path = ":".join([str(HERE), *map(str, sys_path)])
+    environment = {"PYTHONPATH": python_path, "COTYLEDON_TESTKIT_CHANNEL": str(channel), **env}
     lines = [
         "[Unit]",
         f"Description=cotyledon test manager {app}",
         "",
         "[Service]",
-        f"ExecStart={sys.executable} -m cotyledon_testkit._launch sandbox_apps:{app}",
+        f"ExecStart={sys.executable} -m cotyledon_testkit._launch {target}",
         *(f"Environment={key}={value}" for key, value in environment.items()),
         f"StandardOutput=append:{sandbox.logs / name}.log",
         "StandardError=inherit",
@@ -109,10 +120,27 @@ class Services:
         self.events = Events(self.channel_path)
         self._units: list[str] = []
 
-    def install(self, name: str, app: str, *, settings: str = "", **env: str) -> str:
-        """Install ``NAME.service`` running ``app``; return the unit's name."""
+    def install(
+        self,
+        name: str,
+        app: str,
+        *,
+        settings: str = "",
+        sys_path: Sequence[Path] = (),
+        **env: str,
+    ) -> str:
+        """Install ``NAME.service`` running ``app`` (see ``service_unit``);
+        return the unit's name."""
         unit = f"{name}.service"
-        text = service_unit(self.sandbox, name, app, self.channel_path, settings=settings, **env)
+        text = service_unit(
+            self.sandbox,
+            name,
+            app,
+            self.channel_path,
+            settings=settings,
+            sys_path=sys_path,
+            **env,
+        )
         self.sandbox.install_unit(unit, text)
         self._units.append(unit)
         return unit

@@ -67,10 +67,15 @@ class ManagerAnnounced(SimRecord):
     announcement: Literal["ready", "reloading", "reloaded", "stopping"]
     cancelled_reload: bool = False
     """For ``reloaded``: a hook cancelled the reload, so no worker reloaded."""
+    failed_reload: bool = False
+    """For ``reloaded``: a rolling replacement was not ready in time, so the
+    workers not replaced yet kept running as they were."""
 
     def describe(self) -> str:
         if self.cancelled_reload:
             return "manager reload cancelled by a hook"
+        if self.failed_reload:
+            return "manager reload failed: a rolling replacement was not ready in time"
         return f"manager {self.announcement}"
 
 

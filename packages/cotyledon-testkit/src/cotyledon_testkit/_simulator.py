@@ -18,6 +18,7 @@ import random as random_module
 import signal
 import uuid
 from collections.abc import Callable
+from collections.abc import Iterable
 from collections.abc import Mapping
 from typing import Any
 from typing import Final
@@ -66,6 +67,10 @@ from cotyledon.core import WorkersChanged
 from cotyledon.core import WorkerSignal
 from cotyledon.core import WorkerSpawned
 from cotyledon.core import assert_never
+from cotyledon.runtime import HEARTBEATS_PER_TIMEOUT
+from cotyledon.specs import default_reload_policy
+from cotyledon.specs import service_name
+from cotyledon.specs import service_spec
 from cotyledon_testkit._clock import FakeClock
 from cotyledon_testkit._simulation_log import HooksRun
 from cotyledon_testkit._simulation_log import ManagerAnnounced
@@ -148,6 +153,13 @@ class WorkerBehaviour:
     crash_code: int = 1
     """The exit status of a crash; minus a signal number for a death by signal."""
 
+    hang_after: float | None = attrs.field(default=None, validator=_delay)
+    """Delay from the start of a worker to its last heartbeat; None: it never
+    stops sending them. Until then, a worker of a service added with a
+    ``heartbeat_timeout`` sends ``HEARTBEATS_PER_TIMEOUT`` heartbeats per
+    timeout, as a real one that calls ``heartbeat()`` in a tight loop does.
+    0 sends none."""
+
 
 @attrs.define
 class FakeProcess:
@@ -182,6 +194,7 @@ class FakeProcess:
 class _ActionKind(enum.Enum):
     READY = "ready"
     RELOADED = "reloaded"
+    HEARTBEAT = "heartbeat"
     EXIT = "exit"
 
 
@@ -276,40 +289,60 @@ class Simulator:
         *,
         behaviour: WorkerBehaviour | None = None,
         graceful_shutdown_timeout: float | None = None,
-        reload_policy: ReloadPolicy | None = None,
+        restart: str = "always",
+        restart_prevent_exit_status: Iterable[int] = (),
+        max_restarts: tuple[int, float] | None = None,
+        on_give_up: str = "stop",
+        stop_manager_on_exit: bool = False,
+        startup_timeout: float | None = None,
+        heartbeat_timeout: float | None = None,
+        max_age: float | None = None,
+        reload: str | None = None,
     ) -> ServiceId:
         """Add a service of ``workers`` fake workers; return its id.
 
         ``service`` is a name, or a ``Service`` subclass whose name,
         ``graceful_shutdown_timeout`` and ``reload()`` are read as
         ``ServiceManager.add`` reads them: a class that keeps the default
-        ``reload()`` restarts its workers on reload. The keyword arguments
-        override what the class defines; ``graceful_shutdown_timeout`` None
-        means the manager's. A service added after ``start()`` starts at
-        once.
+        ``reload()`` restarts its workers on reload, and a name reloads in
+        place. ``graceful_shutdown_timeout`` overrides what the class
+        defines; None means the manager's. A service added after
+        ``start()`` starts at once.
+
+        The supervision policies, from ``restart`` to ``reload``, are those
+        of ``ServiceManager.add``, checked by the same code: a value that
+        ``add`` rejects raises the same error here.
         """
         if isinstance(service, str):
             name = service
             own_timeout = graceful_shutdown_timeout
-            policy = reload_policy or ReloadPolicy.IN_PLACE
+            default_reload = ReloadPolicy.IN_PLACE
         elif callable(service):
-            name = _service_name(service)
+            name = service_name(service)
             own_timeout = graceful_shutdown_timeout
             if own_timeout is None:
                 own_timeout = getattr(service, "graceful_shutdown_timeout", None)
-            policy = reload_policy or _reload_policy(service)
+            default_reload = default_reload_policy(service)
         else:
             raise TypeError(f"service must be a name or a Service subclass, got {service!r}")
-        _check_workers(workers, name)
         timeout = self._timeout if own_timeout is None else float(own_timeout)
-        spec = ServiceSpec(
-            service_id=ServiceId(uuid.UUID(int=len(self._services) + 1)),
-            name=name,
-            workers=workers,
+        spec = service_spec(
+            ServiceId(uuid.UUID(int=len(self._services) + 1)),
+            name,
+            workers,
             # As in ServiceManager, 0 means that a stopping worker may take
             # as long as it needs.
-            graceful_shutdown_timeout=timeout or None,
-            reload_policy=policy,
+            timeout or None,
+            default_reload=default_reload,
+            restart=restart,
+            restart_prevent_exit_status=restart_prevent_exit_status,
+            max_restarts=max_restarts,
+            on_give_up=on_give_up,
+            stop_manager_on_exit=stop_manager_on_exit,
+            startup_timeout=startup_timeout,
+            heartbeat_timeout=heartbeat_timeout,
+            max_age=max_age,
+            reload=reload,
         )
         self._services[spec.service_id] = _Service(spec, behaviour or WorkerBehaviour())
         self._feed(ServiceAdded(spec))
@@ -328,21 +361,27 @@ class Simulator:
 
     # What the test does
 
-    def exit(self, service: ServiceRef, worker_id: int, code: int = 1) -> FakeProcess:
+    def exit(
+        self, service: ServiceRef, worker_id: int, code: int = 1, *, replacement: bool = False
+    ) -> FakeProcess:
         """Make the live worker of a slot exit with ``code``; return it.
 
         A negative ``code`` is minus the number of the signal that killed
-        the worker, as in ``on_dead_worker`` hooks.
+        the worker, as in ``on_dead_worker`` hooks. With ``replacement``,
+        the slot's replacement in a rolling reload exits instead.
         """
-        process = self.process(service, worker_id)
+        process = self._target(service, worker_id, replacement=replacement)
         self._end(process, code)
         self._feed(WorkerExited(process.pid, code))
         self._settle()
         return process
 
-    def ready(self, service: ServiceRef, worker_id: int) -> FakeProcess:
-        """Make the live worker of a slot report that it is ready; return it."""
-        process = self.process(service, worker_id)
+    def ready(
+        self, service: ServiceRef, worker_id: int, *, replacement: bool = False
+    ) -> FakeProcess:
+        """Make the live worker of a slot (or its replacement in a rolling
+        reload) report that it is ready; return it."""
+        process = self._target(service, worker_id, replacement=replacement)
         self._report(process, WorkerReport.READY)
         self._settle()
         return process
@@ -351,6 +390,20 @@ class Simulator:
         """Make the live worker of a slot report that it reloaded; return it."""
         process = self.process(service, worker_id)
         self._report(process, WorkerReport.RELOADED)
+        self._settle()
+        return process
+
+    def heartbeat(
+        self, service: ServiceRef, worker_id: int, *, replacement: bool = False
+    ) -> FakeProcess:
+        """Make the live worker of a slot (or its replacement in a rolling
+        reload) send one heartbeat now; return it.
+
+        For workers whose ``WorkerBehaviour.hang_after`` has stopped their
+        own heartbeats; the log keeps no record of heartbeats.
+        """
+        process = self._target(service, worker_id, replacement=replacement)
+        self._feed(WorkerReported(process.pid, WorkerReport.HEARTBEAT))
         self._settle()
         return process
 
@@ -445,7 +498,9 @@ class Simulator:
 
         Raises ``SimulationLimitError`` if a timer is still due after
         ``max_seconds`` of fake time or ``max_steps`` jumps, as happens
-        with a worker that keeps crashing.
+        with a worker that keeps crashing. A live worker of a service with
+        a ``heartbeat_timeout`` or a ``max_age`` always has a timer due:
+        move time with ``advance`` instead.
         """
         limit = self.now + max_seconds
         for _ in range(max_steps):
@@ -494,7 +549,11 @@ class Simulator:
         return self.supervisor.status(self.now)
 
     def restarts(self, service: ServiceRef | None = None) -> int:
-        """Count the deaths that the manager did not request, of a service or of all."""
+        """Count the deaths that the manager did not request, of a service or of all.
+
+        The count is that of ``status()``: the slots that are gone, as
+        after the manager has stopped, count no more.
+        """
         status = self.status()
         if service is None:
             return status.restarts
@@ -502,13 +561,17 @@ class Simulator:
         return sum(s.restarts for s in status.services if s.service_id == service_id)
 
     def processes(self, service: ServiceRef | None = None) -> dict[tuple[str, int], FakeProcess]:
-        """Map (service name, worker id) to the live fake process of each slot."""
+        """Map (service name, worker id) to the live fake process of each slot.
+
+        During a rolling reload a slot has two live processes: the map keeps
+        the older one until it exits (see ``replacement``).
+        """
         wanted = None if service is None else self.service_id(service)
-        return {
-            (process.service, process.worker_id): process
-            for process in sorted(self._live.values(), key=lambda p: (p.service, p.worker_id))
-            if wanted is None or process.service_id == wanted
-        }
+        found: dict[tuple[str, int], FakeProcess] = {}
+        for process in sorted(self._live.values(), key=lambda p: (p.service, p.worker_id, p.pid)):
+            if wanted is None or process.service_id == wanted:
+                found.setdefault((process.service, process.worker_id), process)
+        return found
 
     @property
     def all_processes(self) -> list[FakeProcess]:
@@ -516,16 +579,32 @@ class Simulator:
         return list(self._all)
 
     def process(self, service: ServiceRef, worker_id: int) -> FakeProcess:
-        """Return the live fake process of a slot; raise LookupError if none."""
+        """Return the live fake process of a slot; raise LookupError if none.
+
+        During a rolling reload, this is the older of the slot's two
+        processes, until it exits.
+        """
         service_id = self.service_id(service)
-        for process in self._live.values():
-            if process.service_id == service_id and process.worker_id == worker_id:
-                return process
+        found = self._slot_processes(service_id, worker_id)
+        if found:
+            return found[0]
         live = ", ".join(f"{s}({w}) pid {p.pid}" for (s, w), p in self.processes().items())
         raise LookupError(
             f"no live worker {self._name(service_id)}({worker_id}) at t={self.now:.3f}; "
             f"live workers: {live or 'none'}"
         )
+
+    def replacement(self, service: ServiceRef, worker_id: int) -> FakeProcess:
+        """Return the live replacement of a slot in a rolling reload: the
+        newer of its two processes. Raise LookupError if it has none."""
+        service_id = self.service_id(service)
+        found = self._slot_processes(service_id, worker_id)
+        if len(found) < 2:
+            raise LookupError(
+                f"worker {self._name(service_id)}({worker_id}) has no live replacement "
+                f"at t={self.now:.3f}; its live processes: {[p.pid for p in found]}"
+            )
+        return found[-1]
 
     def pid(self, service: ServiceRef, worker_id: int) -> int:
         """Return the pid of the live fake process of a slot."""
@@ -623,8 +702,11 @@ class Simulator:
             )
         if isinstance(command, ReportServiceEnded):
             return ServiceEnded(now, self._name(command.service_id), command.state)
-        cancelled = isinstance(command, AnnounceReloaded) and command.cancelled
-        return ManagerAnnounced(now, _ANNOUNCEMENTS[type(command)], cancelled_reload=cancelled)
+        if isinstance(command, AnnounceReloaded):
+            return ManagerAnnounced(
+                now, "reloaded", cancelled_reload=command.cancelled, failed_reload=command.failed
+            )
+        return ManagerAnnounced(now, _ANNOUNCEMENTS[type(command)])
 
     def _spawn(self, slot: Slot) -> Event:
         service = self._services[slot.service_id]
@@ -646,6 +728,8 @@ class Simulator:
         self._schedule(
             behaviour.crash_after, _Action(_ActionKind.EXIT, process.pid, behaviour.crash_code)
         )
+        if service.spec.heartbeat_timeout is not None and behaviour.hang_after != 0:
+            self._schedule(0.0, _Action(_ActionKind.HEARTBEAT, process.pid))
         return WorkerSpawned(slot, process.pid)
 
     def _take_spawn_failure(self, service_id: ServiceId) -> str | None:
@@ -698,6 +782,20 @@ class Simulator:
             )
         self._feed(WorkerReported(process.pid, report))
 
+    def _beat(self, process: FakeProcess) -> None:
+        """Send a heartbeat of the worker's own, then schedule its next one."""
+        service = self._services[process.service_id]
+        timeout = service.spec.heartbeat_timeout
+        hang_after = service.behaviour.hang_after
+        if timeout is None or (
+            hang_after is not None and self.now >= process.started_at + hang_after
+        ):
+            return
+        self._schedule(
+            timeout / HEARTBEATS_PER_TIMEOUT, _Action(_ActionKind.HEARTBEAT, process.pid)
+        )
+        self._feed(WorkerReported(process.pid, WorkerReport.HEARTBEAT))
+
     def _end(self, process: FakeProcess, code: int) -> None:
         process.exit_code = code
         process.ended_at = self.now
@@ -735,6 +833,8 @@ class Simulator:
             self._report(process, WorkerReport.READY)
         elif action.kind is _ActionKind.RELOADED:
             self._report(process, WorkerReport.RELOADED)
+        elif action.kind is _ActionKind.HEARTBEAT:
+            self._beat(process)
         elif action.kind is _ActionKind.EXIT:
             self._end(process, action.exit_code)
             self._feed(WorkerExited(process.pid, action.exit_code))
@@ -742,6 +842,22 @@ class Simulator:
             assert_never(action.kind)
 
     # Helpers
+
+    def _slot_processes(self, service_id: ServiceId, worker_id: int) -> list[FakeProcess]:
+        """Return the live processes of a slot, oldest first (pids only grow)."""
+        return sorted(
+            (
+                process
+                for process in self._live.values()
+                if process.service_id == service_id and process.worker_id == worker_id
+            ),
+            key=lambda process: process.pid,
+        )
+
+    def _target(self, service: ServiceRef, worker_id: int, *, replacement: bool) -> FakeProcess:
+        if replacement:
+            return self.replacement(service, worker_id)
+        return self.process(service, worker_id)
 
     def _name(self, service_id: ServiceId) -> str:
         service = self._services.get(service_id)
@@ -755,27 +871,3 @@ class Simulator:
             f"live processes:\n{live or '  (none)'}\n"
             f"log tail:\n{self.log_text(last=_LOG_TAIL)}"
         )
-
-
-def _check_workers(workers: object, name: str) -> None:
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise ValueError(f"workers must be an int >= 1 for service {name!r}, got {workers!r}")
-
-
-def _service_name(service: Callable[..., Any]) -> str:
-    name = getattr(service, "name", None)
-    if isinstance(name, str) and name:
-        return name
-    return str(getattr(service, "__name__", type(service).__name__))
-
-
-def _reload_policy(service: Callable[..., Any]) -> ReloadPolicy:
-    # The rule of ServiceManager.add: a Service subclass that keeps the
-    # default reload() has its workers restarted on reload.
-    if (
-        isinstance(service, type)
-        and issubclass(service, cotyledon.Service)
-        and service.reload is cotyledon.Service.reload
-    ):
-        return ReloadPolicy.RESTART
-    return ReloadPolicy.IN_PLACE

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import math
+from collections.abc import Iterable
 
 import attrs
 
@@ -62,6 +63,12 @@ def _restart_limit(
         )
 
 
+def _exit_statuses(statuses: Iterable[int]) -> frozenset[int]:
+    # A function rather than ``frozenset`` itself: mypy's attrs plugin
+    # cannot infer the element type of the generic class as a converter.
+    return frozenset(statuses)
+
+
 def _optional_seconds(
     instance: object, attribute: attrs.Attribute[float | None], value: float | None
 ) -> None:
@@ -87,7 +94,7 @@ class ServiceSpec:
     reload_policy: ReloadPolicy = ReloadPolicy.IN_PLACE
     restart: RestartPolicy = attrs.field(default=RestartPolicy.ALWAYS, kw_only=True)
     restart_prevent_exit_statuses: frozenset[int] = attrs.field(
-        default=frozenset(), converter=frozenset, kw_only=True
+        default=frozenset(), converter=_exit_statuses, kw_only=True
     )
     """Exit statuses after which the slot is finished, whatever ``restart``."""
     max_restarts: tuple[int, float] | None = attrs.field(

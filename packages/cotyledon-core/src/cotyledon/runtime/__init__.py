@@ -22,6 +22,7 @@ from cotyledon.runtime._operator import query_control_socket
 from cotyledon.runtime._platform import default_context
 from cotyledon.runtime._proctitle import program_name
 from cotyledon.runtime._requests import RequestQueue
+from cotyledon.runtime._self import HEARTBEATS_PER_TIMEOUT
 from cotyledon.runtime._self import report_heartbeat
 from cotyledon.runtime._self import report_ready
 from cotyledon.runtime._self import request_own_termination
@@ -30,6 +31,7 @@ from cotyledon.runtime._signals import install_master_signals
 from cotyledon.runtime._worker import WorkerRecipe
 
 __all__ = [
+    "HEARTBEATS_PER_TIMEOUT",
     "CancelReload",
     "Hooks",
     "LifecycleListener",
