@@ -26,6 +26,8 @@ LOG = logging.getLogger(__name__)
 
 _MAX_DATAGRAM: Final = 256
 _RECEIVE_BUFFER: Final = 1 << 20
+_STOP: Final = b""
+"""Queued to end the sender thread; no report is empty."""
 
 
 @final
@@ -84,11 +86,13 @@ class ControlServer:
 class ControlClient:
     """A worker's end of the control channel; safe to use from any thread.
 
-    Reports go out from a thread of their own, in order. A Unix datagram
-    socket holds only a few datagrams (``net.unix.max_dgram_qlen``, 10 by
-    default on Linux) until the master reads them, and a master that is
-    spawning a thousand workers reads none for a while: the sender thread
-    waits for room, so no report is lost and ``run()`` never waits for it.
+    A Unix datagram socket holds only a few datagrams
+    (``net.unix.max_dgram_qlen``, 10 by default on Linux) until the master
+    reads them, and a master that is spawning a thousand workers reads none
+    for a while. A report goes out at once when there is room; the first
+    one that finds none starts a sender thread, which then sends every
+    report in order, waiting for room, so that no report is lost and
+    ``run()`` never waits for one. Most workers never need that thread.
     """
 
     def __init__(self, address: str) -> None:
@@ -102,20 +106,54 @@ class ControlClient:
         return f"<ControlClient address={self._address!r}>"
 
     def send(self, report: WorkerReport) -> None:
-        """Queue a report for the master."""
-        self._queue.put(f"{os.getpid()} {report.value}".encode("ascii"))
+        """Send a report to the master, or queue it for the sender thread."""
+        data = f"{os.getpid()} {report.value}".encode("ascii")
         with self._lock:
             if self._sender is None:
+                try:
+                    self._socket.sendto(data, socket.MSG_DONTWAIT, self._address)
+                except BlockingIOError:
+                    pass  # the master's queue is full: the thread waits for room
+                except OSError as exc:
+                    _log_lost(data, exc)
+                    return
+                else:
+                    return
                 self._sender = threading.Thread(
                     target=self._send_forever, name="cotyledon-report", daemon=True
                 )
                 self._sender.start()
+            self._queue.put(data)
+
+    @property
+    def sends_in_background(self) -> bool:
+        """True once reports go out through the sender thread."""
+        return self._sender is not None
+
+    def close(self, timeout: float = 1.0) -> None:
+        """Send what is queued, waiting up to ``timeout`` seconds, then close.
+
+        A worker never needs it: it ends with ``os._exit``.
+        """
+        with self._lock:
+            sender = self._sender
+            if sender is not None:
+                self._queue.put(_STOP)
+        if sender is not None:
+            sender.join(timeout)
+        self._socket.close()
 
     def _send_forever(self) -> None:
         while True:
             data = self._queue.get()
+            if data == _STOP:
+                return
             try:
                 self._socket.sendto(data, self._address)
             except OSError as exc:
-                # The master is gone: the worker notices through its pidfd.
-                LOG.warning("Could not send the report %r to the master: %s", data, exc)
+                _log_lost(data, exc)
+
+
+def _log_lost(data: bytes, exc: OSError) -> None:
+    # The master is gone: the worker notices through its pidfd.
+    LOG.warning("Could not send the report %r to the master: %s", data, exc)
