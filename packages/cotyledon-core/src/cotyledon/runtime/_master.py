@@ -331,7 +331,12 @@ class MasterLoop:
         while pending:
             step = self._supervisor.handle(pending.popleft(), self._clock.now())
             self._deadline = step.deadline
-            for command in step.commands:
+            commands = step.commands
+            for index, command in enumerate(commands):
+                if isinstance(command, SignalWorker) and (
+                    index == 0 or not isinstance(commands[index - 1], SignalWorker)
+                ):
+                    self._send_signals(commands, index)
                 follow_up = self._execute(command)
                 # What hooks asked for (reconfigure, shutdown, a new timeout)
                 # applies before the outcome of the command that ran them.
@@ -339,14 +344,27 @@ class MasterLoop:
                 if follow_up is not None:
                     pending.append(follow_up)
 
+    def _send_signals(self, commands: Sequence[Command], start: int) -> None:
+        """Send the signals of the run of SignalWorker commands at ``start``,
+        before they are logged one by one.
+
+        Each signal wakes a worker, which may take the CPU from the master
+        at once: with the logging between the sends, the last of 64
+        workers heard of a stop or a reload many milliseconds after the
+        first.
+        """
+        assert self._spawner is not None
+        for command in commands[start:]:
+            if not isinstance(command, SignalWorker):
+                return
+            self._spawner.send(command.pid, command.signal)
+
     def _execute(self, command: Command) -> Event | None:
         assert self._spawner is not None
         if isinstance(command, SpawnWorker):
             return self._spawn(command.slot)
         if isinstance(command, SignalWorker):
-            # Signal first: while the master logs, the worker already acts.
-            self._spawner.send(command.pid, command.signal)
-            self._log_signal(command)
+            self._log_signal(command)  # sent by _send_signals
         elif isinstance(command, KillWorker):
             LOG.warning(
                 "Worker %s pid %d did not stop within %.1f s; killing it and its "
