@@ -6,13 +6,13 @@ What it sends, from the master's loop:
   is complete.
 - ``RELOADING=1`` with ``MONOTONIC_USEC=`` when a reload starts, and
   ``STOPPING=1`` when the manager starts to stop.
-- ``STATUS=``: workers ready per service, restarts, the last unexpected
-  worker exit; at most one ``STATUS``-only message per status interval,
-  the latest text winning.
+- ``STATUS=``: workers ready per service, restarts, the services given
+  up, the last unexpected worker exit. At most one ``STATUS``-only message
+  goes per status interval, and the latest text wins. A give-up sends its
+  text at once.
 - ``WATCHDOG=1`` about every half ``WATCHDOG_USEC`` while healthy (see
   ``cotyledon_systemd._watchdog``), ``EXTEND_TIMEOUT_USEC=`` while a
-  graceful stop runs within its deadline, ``WATCHDOG=trigger`` when the
-  manager gives up.
+  graceful stop runs within its deadline.
 - ``MAINPID=`` with ``READY=1`` only when systemd started another process
   (``LISTEN_PID`` or ``WATCHDOG_PID`` names it) that then started this
   master: a wrapper that forks instead of exec'ing. In the usual case the
@@ -34,6 +34,7 @@ from typing import final
 from cotyledon import LifecycleListener
 from cotyledon import ManagerPhase
 from cotyledon import ManagerStatus
+from cotyledon import ServiceState
 from cotyledon import SlotState
 from cotyledon import WorkerEvent
 from cotyledon import WorkerEventKind
@@ -215,7 +216,16 @@ class SystemdListener(LifecycleListener):
     # Giving up
 
     def trigger_watchdog(self, reason: str) -> None:
-        """Make systemd act as if the watchdog had expired, now.
+        """Send ``WATCHDOG=trigger`` with ``reason`` as the status text.
+
+        systemd then acts as when the watchdog expires: it kills the
+        master with ``WatchdogSignal=`` (SIGABRT by default), records the
+        result ``watchdog`` and applies ``Restart=``. The manager never
+        calls it. It is for programs that want that action from their own
+        code: create the listener, pass it in
+        ``ServiceManager(listeners=[...])`` and call this in the master,
+        from a hook or another listener, because the workers have no
+        ``NOTIFY_SOCKET``.
 
         sd_notify(3): "WATCHDOG=trigger Tells the service manager that the
         service detected an internal error that should be handled by the
@@ -228,16 +238,18 @@ class SystemdListener(LifecycleListener):
             self._status_sent_at = self._clock()
 
     def on_give_up(self, status: ManagerStatus) -> None:
-        """Send ``WATCHDOG=trigger``: the manager gave a service up.
+        """Send the status text at once, with the service given up.
 
-        systemd then applies the unit's watchdog and restart settings.
         The master calls it when a service added with ``max_restarts``
-        restarts more often than that allows, before it stops (with
-        ``on_give_up="stop"``) or goes on without that service.
-        NOTE: with ``on_give_up="continue"`` the trigger still makes systemd
-        act as on a watchdog timeout, which may restart the whole unit.
+        restarts more often than that allows. With ``on_give_up="stop"``
+        the manager then stops gracefully, which sends ``STOPPING=1``, and
+        exits 70. systemd then records the result ``exit-code`` and applies
+        ``Restart=``. With ``"continue"`` the unit stays active.
+        ``WATCHDOG=trigger`` would make systemd kill the whole unit in
+        both cases, so it is not sent. Every later text names the service
+        too, because the status shows it given up until the manager exits.
         """
-        self.trigger_watchdog(f"giving up: {status.summary()}")
+        self._send({}, status, with_status=True)
 
     # Sending
 
@@ -262,8 +274,15 @@ class SystemdListener(LifecycleListener):
         return {"EXTEND_TIMEOUT_USEC": round(seconds * 1_000_000)}
 
     def status_text(self, status: ManagerStatus) -> str:
-        """Return the one-line ``STATUS=`` text for a status snapshot."""
+        """Return the one-line ``STATUS=`` text for a status snapshot.
+
+        The summary comes first, then notes: the services given up, the last
+        unexpected worker exit, the services that stop the watchdog pings.
+        """
         parts = [status.summary()]
+        given_up = [s.name for s in status.services if s.state is ServiceState.GIVEN_UP]
+        if given_up:
+            parts.append(f"given up: {', '.join(given_up)}")
         if self._last_exit is not None:
             parts.append(f"last exit: {self._last_exit}")
         if self._watchdog is not None:

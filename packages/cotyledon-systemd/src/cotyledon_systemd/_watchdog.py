@@ -5,7 +5,10 @@ that is stuck sends none. On top of that, the manager is unhealthy when
 one of its services has been down for longer than the watchdog timeout.
 A service is down while none of its workers has stayed ready for half the
 timeout: its workers keep dying, or none can start. A worker of a crash
-loop, ready for a moment before it dies, does not end the down time.
+loop, ready for a moment before it dies, does not end the down time. A
+service that has finished or been given up runs no worker on purpose, so
+it never counts as down, and with ``on_give_up="continue"`` the pings go
+on.
 
 The rule counts only while the manager runs, after its first READY=1,
 because systemd.service(5) says of WatchdogSec=: "The watchdog is
@@ -21,6 +24,7 @@ from typing import final
 
 from cotyledon import ManagerPhase
 from cotyledon import ManagerStatus
+from cotyledon import ServiceState
 from cotyledon import ServiceStatus
 from cotyledon.types import ServiceId
 
@@ -67,7 +71,11 @@ class Watchdog:
         down = set()
         for service in status.services:
             self._names[service.service_id] = service.name
-            if service.workers > 0 and not self._has_settled_worker(service, now):
+            if (
+                service.state is ServiceState.RUNNING
+                and service.workers > 0
+                and not self._has_settled_worker(service, now)
+            ):
                 down.add(service.service_id)
                 self._down_since.setdefault(service.service_id, now)
         for service_id in set(self._down_since) - down:

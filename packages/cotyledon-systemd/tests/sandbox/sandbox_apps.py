@@ -48,6 +48,24 @@ class Gated(Web):
             gate.recv(1)
 
 
+class Fetcher(Web):
+    """Runs until the test closes the gate socket that ``GATE`` names, then
+    fails. Later workers fail at once, because the gate is gone."""
+
+    name = "fetcher"
+
+    def run(self) -> None:
+        report("run", service=self.name, worker_id=self.worker_id)
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as gate:
+            try:
+                gate.connect(os.environ["GATE"])
+                # Returns, or raises ECONNRESET, once the test closes the gate.
+                gate.recv(1)
+            except OSError:
+                pass
+        raise ConnectionError("the gate is closed")
+
+
 class TickReporter(cotyledon.LifecycleListener):
     """Reports each liveness tick of the master's loop."""
 
@@ -77,4 +95,12 @@ def wedge_app() -> None:
 def reload_app() -> None:
     manager = cotyledon.ServiceManager()
     manager.add(Web, 2)
+    manager.run()
+
+
+def give_up_continue_app() -> None:
+    """fetcher is given up at its second restart within 60 s, and web keeps running."""
+    manager = cotyledon.ServiceManager(listeners=[TickReporter()])
+    manager.add(Fetcher, 1, max_restarts=(1, 60.0), on_give_up="continue")
+    manager.add(Web, 1)
     manager.run()

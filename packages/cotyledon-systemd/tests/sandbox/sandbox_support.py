@@ -145,6 +145,33 @@ class Services:
         self._units.append(unit)
         return unit
 
+    def console(self, unit: str) -> list[str]:
+        """Return the messages that systemd wrote to its console about
+        ``unit``, without the ``UNIT: `` prefix."""
+        prefix = f"{unit}: "
+        return [
+            line.removeprefix(prefix)
+            for line in self.sandbox.console_text().splitlines()
+            if line.startswith(prefix)
+        ]
+
+    def wait_console(self, unit: str, message: str, timeout: float = WAIT_TIMEOUT) -> list[str]:
+        """Wait until systemd has written ``message`` about ``unit`` to its
+        console; return the unit's console messages (see ``console``)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            messages = self.console(unit)
+            if message in messages:
+                return messages
+            if time.monotonic() > deadline:
+                recent = "\n".join(f"  {line}" for line in messages[-20:])
+                raise WaitTimeoutError(
+                    f"timed out after {timeout} s waiting for {message!r} from {unit} "
+                    f"on systemd's console; its last messages:\n{recent or '  (none)'}"
+                )
+            # No event signals a write to the console file, so read it again shortly.
+            time.sleep(0.02)
+
     def log(self, unit: str) -> str:
         path = self.sandbox.logs / f"{unit.removesuffix('.service')}.log"
         return path.read_text(errors="replace") if path.exists() else ""

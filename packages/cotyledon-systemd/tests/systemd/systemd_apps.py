@@ -134,20 +134,22 @@ def crash_on_flag_app() -> None:
     manager.run()
 
 
-class AlwaysCrash(cotyledon.Service):
-    """Fails at once in run()."""
-
-    name = "crash"
-
-    def run(self) -> None:
-        raise RuntimeError("always crashes")
-
-
-def give_up_app() -> None:
+def _give_up_app(on_give_up: str) -> None:
+    """Run a manager whose web service is given up at its second restart
+    within 60 s. Once ``CRASH_FLAG`` exists, a kill of web's worker makes
+    the next one fail at once."""
     manager = cotyledon.ServiceManager()
-    manager.add(AlwaysCrash, 1, max_restarts=(1, 60.0))
+    manager.add(CrashOnFlag, 1, max_restarts=(1, 60.0), on_give_up=on_give_up)
     manager.add(Mail, 1)
     manager.run()
+
+
+def give_up_stop_app() -> None:
+    _give_up_app("stop")
+
+
+def give_up_continue_app() -> None:
+    _give_up_app("continue")
 
 
 def no_discovery_app() -> None:

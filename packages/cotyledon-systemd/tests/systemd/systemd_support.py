@@ -8,6 +8,7 @@ from pathlib import Path
 
 from cotyledon import ManagerPhase
 from cotyledon import ManagerStatus
+from cotyledon import ServiceState
 from cotyledon import ServiceStatus
 from cotyledon import SlotState
 from cotyledon import WorkerStatus
@@ -38,6 +39,7 @@ def service(
     restarts: int = 0,
     state: SlotState | None = None,
     pid: int = 1000,
+    service_state: ServiceState = ServiceState.RUNNING,
 ) -> ServiceStatus:
     """A service with ``ready`` of its ``workers`` ready; the same id per name.
 
@@ -56,7 +58,7 @@ def service(
         for index in range(workers)
     )
     service_id = ServiceId(uuid.uuid5(uuid.NAMESPACE_URL, name))
-    return ServiceStatus(service_id, name, workers, slots)
+    return ServiceStatus(service_id, name, workers, slots, service_state)
 
 
 def manager(

@@ -6,6 +6,7 @@ import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Final
 
 import pytest
 from systemd_support import FakeTime
@@ -13,6 +14,8 @@ from systemd_support import manager
 from systemd_support import service
 
 from cotyledon import ManagerPhase
+from cotyledon import ManagerStatus
+from cotyledon import ServiceState
 from cotyledon import SlotState
 from cotyledon import WorkerEvent
 from cotyledon import WorkerEventKind
@@ -22,6 +25,7 @@ from cotyledon_systemd import SystemdListener
 from cotyledon_testkit import NotifyReceiver
 
 READY = manager(service("web", 2, 2))
+GIVEN_UP: Final = "web 0/2 given-up, mail 1/1 (40 restarts); given up: web"
 
 
 _made: list[SystemdListener] = []
@@ -264,13 +268,63 @@ def test_listener_ticks_while_stopping(notify_socket: NotifyReceiver) -> None:
     assert listener.liveness_interval() == 1.0
 
 
+def _given_up(mail_ready: int = 1, phase: ManagerPhase = ManagerPhase.RUNNING) -> ManagerStatus:
+    web = service("web", 0, 2, restarts=40, service_state=ServiceState.GIVEN_UP)
+    return manager(web, service("mail", mail_ready, 1, pid=2000), phase=phase)
+
+
+def test_listener_give_up_sends_status_at_once(notify_socket: NotifyReceiver) -> None:
+    clock = FakeTime()
+    listener = _listener(notify_socket, clock)
+    listener.on_status_changed(manager(service("web", 0, 2), service("mail", 1, 1, pid=2000)))
+    notify_socket.wait_message()
+
+    # The last STATUS is less than a status interval old, and yet the
+    # give-up is not held back.
+    clock.now += 0.1
+    listener.on_give_up(_given_up())
+    message = notify_socket.wait_message(after=1)
+
+    assert message.fields == {"STATUS": GIVEN_UP}
+
+
+def test_listener_status_keeps_given_up_service(notify_socket: NotifyReceiver) -> None:
+    clock = FakeTime()
+    listener = _listener(notify_socket, clock)
+    listener.on_give_up(_given_up())
+    notify_socket.wait_message()
+
+    listener.on_status_changed(_given_up(mail_ready=0))
+    clock.now += 1.0
+    listener.on_liveness_tick(_given_up(mail_ready=0))
+    later = notify_socket.wait_message(after=1)
+    listener.on_stopping(_given_up(mail_ready=0, phase=ManagerPhase.STOPPING))
+    stopping = notify_socket.wait_message(after=2)
+
+    assert later["STATUS"] == "web 0/2 given-up, mail 0/1 (40 restarts); given up: web"
+    assert stopping["STATUS"] == (
+        "stopping: web 0/2 given-up, mail 0/1 (40 restarts); given up: web"
+    )
+
+
+def test_listener_give_up_sends_no_trigger(notify_socket: NotifyReceiver) -> None:
+    listener = _listener(notify_socket, WATCHDOG_USEC="1000000")
+    listener.on_ready(READY)
+
+    listener.on_give_up(_given_up())
+    listener.on_stopping(_given_up(phase=ManagerPhase.STOPPING))
+    notify_socket.wait_message(STOPPING=1)
+
+    assert notify_socket.find(WATCHDOG="trigger") == []
+
+
 def test_listener_trigger_watchdog_sends_trigger(notify_socket: NotifyReceiver) -> None:
     listener = _listener(notify_socket)
 
-    listener.on_give_up(manager(service("web", 0, 2, restarts=40)))
+    listener.trigger_watchdog("queue stuck\nfor 60 s")
     message = notify_socket.wait_message()
 
-    assert message.fields == {"WATCHDOG": "trigger", "STATUS": "giving up: web 0/2 (40 restarts)"}
+    assert message.fields == {"WATCHDOG": "trigger", "STATUS": "queue stuck for 60 s"}
 
 
 def test_listener_survives_missing_socket(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from systemd_support import StartApp
 
+from cotyledon import WorkerEventKind
 from cotyledon_systemd import SYSTEMD_VARIABLES
 from cotyledon_testkit import ManagerProcess
 from cotyledon_testkit import NotifyMessage
@@ -26,11 +27,12 @@ def _monotonic_usec() -> int:
     return time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
 
 
-def _pings(receiver: NotifyReceiver, count: int) -> list[NotifyMessage]:
-    """Wait until ``count`` watchdog pings have come; return them."""
+def _pings(receiver: NotifyReceiver, count: int, *, after: int = 0) -> list[NotifyMessage]:
+    """Wait until ``count`` watchdog pings have come from index ``after`` on;
+    return them."""
 
     def enough() -> list[NotifyMessage] | None:
-        found = receiver.find(WATCHDOG=1)
+        found = receiver.find(after=after, WATCHDOG=1)
         return found[:count] if len(found) >= count else None
 
     return receiver.wait_until(enough, what=f"{count} messages WATCHDOG=1")
@@ -60,17 +62,72 @@ def test_manager_ready_after_every_worker(
     assert [e.kind for e in app.events].count("worker_ready") == 3
 
 
-def test_manager_give_up_triggers_watchdog(
-    start_notified: StartApp, notify_socket: NotifyReceiver
-) -> None:
-    app = start_notified("give_up_app")
+def _give_up_web(app: ManagerProcess, receiver: NotifyReceiver, flag: Path) -> NotifyMessage:
+    """Give the web service of a give-up app up once the manager is ready;
+    return the first message whose status names it given up.
 
-    trigger = notify_socket.wait_message(WATCHDOG="trigger")
+    Waiting for READY=1 first makes the status deterministic: mail's worker
+    is ready, and web's first worker was ready before it was killed.
+    """
+    receiver.wait_message(READY=1)
+    flag.touch()
+    app.signal_worker("web", 0, signal.SIGKILL)
+    return receiver.wait_for(
+        lambda m: "given up: web" in m.fields.get("STATUS", ""), what="a status with web given up"
+    )
+
+
+def test_manager_give_up_stops_gracefully(
+    start_notified: StartApp, notify_socket: NotifyReceiver, tmp_path: Path
+) -> None:
+    flag = tmp_path / "crash"
+    app = start_notified("give_up_stop_app", CRASH_FLAG=str(flag))
+
+    given_up = _give_up_web(app, notify_socket, flag)
+    status = app.wait_exit()
+    notify_socket.receive()
+    stopping = notify_socket.find(STOPPING=1)
+    mail = app.worker_events("mail", kind=WorkerEventKind.EXITED)
+
+    assert given_up.pid == app.pid
+    assert given_up.fields == {
+        "STATUS": "stopping: web 0/1 given-up, mail 1/1; given up: web; "
+        "last exit: web(0) exited with status 1"
+    }
+    assert len(stopping) == 1
+    assert notify_socket.messages.index(stopping[0]) > notify_socket.messages.index(given_up)
+    assert "given up: web" in stopping[0]["STATUS"]
+    assert notify_socket.find(WATCHDOG="trigger") == []
+    assert [(event.exit_code, event.stop_reason) for event in mail] == [(0, "shutdown")]
+    assert status == 70
+
+
+def test_manager_give_up_continue_keeps_pinging(
+    start_notified: StartApp, notify_socket: NotifyReceiver, tmp_path: Path
+) -> None:
+    flag = tmp_path / "crash"
+    app = start_notified("give_up_continue_app", CRASH_FLAG=str(flag), WATCHDOG_USEC="1000000")
+    mail_pid = app.wait_worker_ready("mail", 0).pid
+
+    given_up = _give_up_web(app, notify_socket, flag)
+    after_give_up = notify_socket.messages.index(given_up) + 1
+    # Pings are at least 0.45 s apart, so five span more than the 1 s
+    # watchdog timeout. A given-up service counted as down would have
+    # stopped them.
+    _pings(notify_socket, 5, after=after_give_up)
+    statuses = [m["STATUS"] for m in notify_socket.find(after=after_give_up) if "STATUS" in m]
+    mail = app.live_workers("mail")
+    app.send_signal(signal.SIGTERM)
     status = app.wait_exit()
 
-    assert trigger.pid == app.pid
-    assert trigger["STATUS"] == "giving up: stopping: crash 0/1 given-up, mail 1/1"
-    assert status == 70
+    assert given_up.fields == {
+        "STATUS": "web 0/1 given-up, mail 1/1 (1 restart); given up: web; "
+        "last exit: web(0) exited with status 1"
+    }
+    assert [text for text in statuses if "given up: web" not in text] == []
+    assert mail == {("mail", 0): mail_pid}
+    assert notify_socket.find(WATCHDOG="trigger") == []
+    assert status == 0
 
 
 def test_manager_status_shows_worker_exit(

@@ -7,6 +7,7 @@ from systemd_support import manager
 from systemd_support import service
 
 from cotyledon import ManagerPhase
+from cotyledon import ServiceState
 from cotyledon_systemd import Watchdog
 
 
@@ -81,6 +82,19 @@ def test_watchdog_ignores_service_without_workers() -> None:
     watchdog = Watchdog(2.0)
     watchdog.observe(manager(service("web", 0, 0)), 10.0)
 
+    assert watchdog.ping_due(30.0)
+
+
+@pytest.mark.parametrize("state", [ServiceState.GIVEN_UP, ServiceState.FINISHED])
+def test_watchdog_ignores_ended_services(state: ServiceState) -> None:
+    watchdog = Watchdog(2.0)
+    mail = service("mail", 1, 1, pid=2000)
+    watchdog.observe(manager(service("web", 0, 2), mail), 10.0)
+
+    watchdog.observe(manager(service("web", 0, 2, service_state=state), mail), 11.0)
+    watchdog.observe(manager(service("web", 0, 2, service_state=state), mail), 30.0)
+
+    assert watchdog.failing_services(30.0) == []
     assert watchdog.ping_due(30.0)
 
 
