@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from reliability_support import APPS_DIR
 from reliability_support import REPORT_ENV
+from reliability_support import START_METHOD_ENV
 from reliability_support import TALLY
 from reliability_support import base_seed
 from reliability_support import write_report
@@ -29,18 +30,22 @@ StartApp = Callable[..., ManagerProcess]
 
 @pytest.fixture
 def start_app(manager_process: Callable[..., ManagerProcess]) -> StartApp:
-    """Start the function ``name`` of ``reliability_apps.py`` as a manager."""
+    """Start the function ``name`` of ``reliability_apps.py`` as a manager,
+    whose workers start with ``start_method``."""
 
     def start(
         name: str,
         env: Mapping[str, str] | None = None,
         sys_path: Sequence[Path] = (),
+        *,
+        start_method: str = "fork",
         **kwargs: Any,
     ) -> ManagerProcess:
+        full_env = {**(env or {}), START_METHOD_ENV: start_method}
         return manager_process(
             f"reliability_apps:{name}",
             sys_path=[APPS_DIR, *sys_path],
-            env=dict(env or {}),
+            env=full_env,
             **kwargs,
         )
 

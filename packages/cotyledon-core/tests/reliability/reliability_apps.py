@@ -1,7 +1,12 @@
 """Applications that the reliability suites start in a fresh interpreter.
 
 Each function builds a manager and runs it. The scenario's parameters come
-from environment variables that the test sets (``RELIABILITY_*``).
+from environment variables that the test sets (``RELIABILITY_*``):
+``RELIABILITY_START_METHOD`` names the multiprocessing start method of the
+workers.
+
+The services are defined at module level, so that the spawn and forkserver
+start methods can pickle them.
 """
 
 from __future__ import annotations
@@ -9,12 +14,14 @@ from __future__ import annotations
 import contextlib
 import functools
 import importlib
+import multiprocessing
 import os
 import random
 import signal
 import subprocess
 import sys
 import threading
+import time
 from typing import Any
 
 import cotyledon
@@ -30,6 +37,16 @@ def _env_int(name: str, default: int) -> int:
     return int(os.environ.get(name, default))
 
 
+def _env_seconds(name: str, default: float = 0.0) -> float:
+    return float(os.environ.get(name, default))
+
+
+def _new_manager(**kwargs: Any) -> cotyledon.ServiceManager:
+    """Build the manager with the start method of the scenario."""
+    method = os.environ.get("RELIABILITY_START_METHOD", "fork")
+    return cotyledon.ServiceManager(mp_context=multiprocessing.get_context(method), **kwargs)
+
+
 def _fast_backoff(initial: float, maximum: float) -> None:
     """Shorten the restart backoff, so that a test sees thousands of deaths.
 
@@ -42,32 +59,45 @@ def _fast_backoff(initial: float, maximum: float) -> None:
 
 
 class Steady(cotyledon.Service):
-    """Runs until terminated; reloads in place."""
+    """Runs until terminated; reloads in place.
+
+    ``reload()`` and ``terminate()`` take ``RELIABILITY_RELOAD_SECONDS`` and
+    ``RELIABILITY_TERMINATE_SECONDS`` (0 by default), so that a scenario can
+    widen the reload and the graceful stop enough to send signals during them.
+    """
 
     name = "steady"
 
     def __init__(self, worker_id: WorkerId) -> None:
         super().__init__(worker_id)
         self._stop = threading.Event()
+        self._reload_seconds = _env_seconds("RELIABILITY_RELOAD_SECONDS")
+        self._terminate_seconds = _env_seconds("RELIABILITY_TERMINATE_SECONDS")
 
     def run(self) -> None:
         self._stop.wait()
 
     def terminate(self) -> None:
+        time.sleep(self._terminate_seconds)
         self._stop.set()
 
     def reload(self) -> None:
-        pass
+        time.sleep(self._reload_seconds)
 
 
 class Replaced(cotyledon.Service):
-    """Keeps the default reload(): each reload replaces its workers."""
+    """Keeps the default reload(): each reload replaces its workers.
+
+    Its ``__init__`` takes ``RELIABILITY_START_SECONDS`` (0 by default), so
+    that a scenario can widen the manager's startup.
+    """
 
     name = "replaced"
 
     def __init__(self, worker_id: WorkerId) -> None:
         super().__init__(worker_id)
         self._stop = threading.Event()
+        time.sleep(_env_seconds("RELIABILITY_START_SECONDS"))
 
     def run(self) -> None:
         self._stop.wait()
@@ -79,14 +109,21 @@ class Replaced(cotyledon.Service):
 def chaos_app() -> None:
     """Two services whose size hooks change at random, from a seeded rng."""
     _fast_backoff(0.05, 0.4)
-    rng = random.Random(_env_int("RELIABILITY_SEED", 0))
-    manager = cotyledon.ServiceManager(graceful_shutdown_timeout=2)
+    manager = _new_manager(graceful_shutdown_timeout=2)
     steady = manager.add(Steady, workers=2)
     manager.add(Replaced, workers=1)
+    _register_resize_hooks(manager, steady)
+    manager.run()
+
+
+def _register_resize_hooks(manager: cotyledon.ServiceManager, service_id: ServiceId) -> None:
+    """Resize the service to 1 to 4 workers on each reload, and after one in
+    five deaths, from an rng seeded with ``RELIABILITY_SEED``."""
+    rng = random.Random(_env_int("RELIABILITY_SEED", 0))
 
     def resize(hook: str) -> None:
         workers = rng.randint(1, 4)
-        manager.reconfigure(steady, workers)
+        manager.reconfigure(service_id, workers)
         report("resized", hook=hook, workers=workers)
 
     def on_reload() -> None:
@@ -97,7 +134,6 @@ def chaos_app() -> None:
             resize("dead_worker")
 
     manager.register_hooks(on_reload=on_reload, on_dead_worker=on_dead_worker)
-    manager.run()
 
 
 class Crasher(cotyledon.Service):
@@ -112,7 +148,7 @@ class Crasher(cotyledon.Service):
 def crash_loop_app() -> None:
     """Crashing workers on a short backoff, next to a steady one."""
     _fast_backoff(0.001, float(os.environ.get("RELIABILITY_MAX_DELAY", "0.004")))
-    manager = cotyledon.ServiceManager(graceful_shutdown_timeout=2)
+    manager = _new_manager(graceful_shutdown_timeout=2)
     manager.add(Crasher, workers=_env_int("RELIABILITY_WORKERS", 4))
     manager.add(Steady, workers=1)
     manager.run()
@@ -170,20 +206,20 @@ class Misbehaving(cotyledon.Service):
 
 def misbehaving_app() -> None:
     _fast_backoff(0.05, 0.4)
-    manager = cotyledon.ServiceManager(graceful_shutdown_timeout=1)
+    manager = _new_manager(graceful_shutdown_timeout=1)
     manager.add(Misbehaving, workers=2)
     manager.add(Steady, workers=1)
     manager.run()
 
 
+def _block_all_signals(service_id: ServiceId, worker_id: WorkerId, service: Any) -> None:
+    signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
+
+
 def block_all_signals_app() -> None:
     """A worker that blocks every signal it can in every thread."""
-    manager = cotyledon.ServiceManager(graceful_shutdown_timeout=1)
-
-    def block(service_id: ServiceId, worker_id: WorkerId, service: Any) -> None:
-        signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
-
-    manager.register_hooks(on_new_worker=block)
+    manager = _new_manager(graceful_shutdown_timeout=1)
+    manager.register_hooks(on_new_worker=_block_all_signals)
     manager.add(Steady, workers=2)
     manager.run()
 
@@ -192,14 +228,14 @@ def master_with_helper_app() -> None:
     """Workers, and a helper that holds copies of every master descriptor."""
     helper = subprocess.Popen(["sleep", "300"], close_fds=False)
     report("helper", pid=helper.pid)
-    manager = cotyledon.ServiceManager(graceful_shutdown_timeout=5)
+    manager = _new_manager(graceful_shutdown_timeout=5)
     manager.add(Steady, workers=_env_int("RELIABILITY_WORKERS", 3))
     manager.add(Replaced, workers=1)
     manager.run()
 
 
 def many_workers_app() -> None:
-    manager = cotyledon.ServiceManager(graceful_shutdown_timeout=30)
+    manager = _new_manager(graceful_shutdown_timeout=30)
     manager.add(Steady, workers=_env_int("RELIABILITY_WORKERS", 256))
     manager.run()
 
@@ -207,7 +243,7 @@ def many_workers_app() -> None:
 def quiet_steady_app() -> None:
     """One steady service, for the resource fault scenarios."""
     _fast_backoff(0.05, 0.8)
-    manager = cotyledon.ServiceManager(graceful_shutdown_timeout=2)
+    manager = _new_manager(graceful_shutdown_timeout=2)
     manager.add(Steady, workers=_env_int("RELIABILITY_WORKERS", 2))
     manager.run()
 
@@ -224,5 +260,7 @@ def jobqueue_app() -> None:
             os.environ.get("RELIABILITY_WORKERS", "3"),
             "--jobs",
             os.environ.get("RELIABILITY_JOBS", "0"),
+            "--start-method",
+            os.environ.get("RELIABILITY_START_METHOD", "fork"),
         ]
     )

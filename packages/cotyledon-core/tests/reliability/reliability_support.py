@@ -12,17 +12,22 @@ Every scenario checks the same invariants after each of its steps:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
+import signal
 import time
 from collections.abc import Callable
 from collections.abc import Iterable
 from collections.abc import Mapping
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 from typing import Final
 
 import attrs
+import pytest
 
 from cotyledon import WorkerEventKind
 from cotyledon_testkit import ManagerEventKind
@@ -44,6 +49,11 @@ SOAK: Final = os.environ.get(SOAK_ENV) == "1"
 
 SETTLE_TIMEOUT: Final = 30.0
 
+START_METHOD_ENV: Final = "RELIABILITY_START_METHOD"
+"""The environment variable that gives the apps their start method."""
+
+START_METHODS: Final = ("fork", "spawn", "forkserver")
+
 # The master's growth that the resource check allows, whatever the number
 # of restarts: a few descriptors for a spawn in progress, and memory for
 # the allocator's free lists.
@@ -54,6 +64,32 @@ RSS_SLACK_KIB: Final = 8 * 1024
 def scaled(short: int, long: int) -> int:
     """Return the size of a scenario: ``long`` under soak, else ``short``."""
     return long if SOAK else short
+
+
+def start_method_params(*, fork_only: str | None = None) -> list[Any]:
+    """Return the start methods as pytest parameters.
+
+    ``fork_only`` is the reason why a scenario applies to fork only, and
+    the other methods are then skipped with it.
+    """
+    return [
+        pytest.param(
+            method,
+            marks=[pytest.mark.skip(reason=fork_only)] if fork_only and method != "fork" else [],
+            id=method,
+        )
+        for method in START_METHODS
+    ]
+
+
+def check_start_method(app: ManagerProcess, method: str) -> None:
+    """Assert that the master starts its workers with ``method``."""
+    TALLY.checks += 1
+    app.wait_for(
+        lambda: f"(start method {method})" in app.log_text(),
+        what=f"the master to log its start method {method}",
+        poll_interval=0.05,
+    )
 
 
 def base_seed() -> int:
@@ -136,6 +172,35 @@ def wait_settled(
     live = app.wait_for(settled, timeout, "every slot to settle", poll_interval=0.05)
     check_slots(app)
     return live
+
+
+def send_storm(pid: int, signals: Sequence[int]) -> None:
+    """Send every signal of ``signals`` to the master back to back.
+
+    A pidfd keeps the storm on the master: once the master has exited and
+    been reaped, its pid may belong to another process, and the rest of the
+    storm is dropped.
+    """
+    try:
+        pidfd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return
+    try:
+        for signum in signals:
+            try:
+                signal.pidfd_send_signal(pidfd, signum)
+            except ProcessLookupError:
+                break
+            TALLY.faults += 1
+    finally:
+        os.close(pidfd)
+
+
+def signal_process(pid: int, signum: int) -> None:
+    """Send a signal to a worker, unless it has already exited."""
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signum)
+    TALLY.faults += 1
 
 
 def _reloading(app: ManagerProcess) -> bool:

@@ -1,4 +1,7 @@
-"""Workers that misbehave are contained by the master's deadlines."""
+"""Workers that misbehave are contained by the master's deadlines.
+
+Each scenario runs with each start method.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +9,16 @@ import contextlib
 import os
 import signal
 import time
+from typing import Final
 
 import pytest
 from conftest import StartApp
 from reliability_support import TALLY
 from reliability_support import check_nothing_left
 from reliability_support import check_slots
+from reliability_support import check_start_method
 from reliability_support import is_live
+from reliability_support import start_method_params
 from reliability_support import wait_settled
 
 from cotyledon import WorkerEventKind
@@ -21,9 +27,9 @@ from cotyledon_testkit import ManagerProcess
 
 # The graceful shutdown timeout of the misbehaving service is 1 s; the
 # master must be done well within this.
-STOP_BOUND = 5.0
+STOP_BOUND: Final = 5.0
 
-RUNNING_MODES = [
+RUNNING_MODES: Final = [
     "ignore_sigterm",
     "block_signals",
     "grandchild",
@@ -32,9 +38,11 @@ RUNNING_MODES = [
 ]
 
 
-def _start(start_app: StartApp, mode: str) -> ManagerProcess:
-    TALLY.scenarios.append(f"misbehaving:{mode}")
-    return start_app("misbehaving_app", env={"RELIABILITY_MISBEHAVIOUR": mode})
+def _start(start_app: StartApp, mode: str, start_method: str) -> ManagerProcess:
+    TALLY.scenarios.append(f"misbehaving:{mode}:{start_method}")
+    return start_app(
+        "misbehaving_app", env={"RELIABILITY_MISBEHAVIOUR": mode}, start_method=start_method
+    )
 
 
 def _stop_within_bound(app: ManagerProcess) -> int:
@@ -45,10 +53,12 @@ def _stop_within_bound(app: ManagerProcess) -> int:
     return status
 
 
+@pytest.mark.parametrize("start_method", start_method_params())
 @pytest.mark.parametrize("mode", RUNNING_MODES)
-def test_misbehaving_worker_is_contained(start_app: StartApp, mode: str) -> None:
-    app = _start(start_app, mode)
-    app.wait_ready()
+def test_misbehaving_worker_is_contained(start_app: StartApp, mode: str, start_method: str) -> None:
+    app = _start(start_app, mode, start_method)
+    app.wait_ready(timeout=30)
+    check_start_method(app, start_method)
     app.wait_events("run", 2)
     wait_settled(app, {"misbehaving": 2, "steady": 1})
     mark = app.mark()
@@ -57,7 +67,7 @@ def test_misbehaving_worker_is_contained(start_app: StartApp, mode: str) -> None
     mark = app.mark()
     app.kill_worker("misbehaving", 0)
     TALLY.faults += 2
-    app.wait_worker_ready("misbehaving", 0, after=mark)
+    app.wait_worker_ready("misbehaving", 0, after=mark, timeout=30)
     check_slots(app)
 
     status = _stop_within_bound(app)
@@ -66,9 +76,13 @@ def test_misbehaving_worker_is_contained(start_app: StartApp, mode: str) -> None
     check_nothing_left(app)
 
 
-def test_misbehaving_blocked_signals_worker_is_killed(start_app: StartApp) -> None:
-    app = start_app("block_all_signals_app")
-    app.wait_ready()
+@pytest.mark.parametrize("start_method", start_method_params())
+def test_misbehaving_blocked_signals_worker_is_killed(
+    start_app: StartApp, start_method: str
+) -> None:
+    app = start_app("block_all_signals_app", start_method=start_method)
+    app.wait_ready(timeout=30)
+    check_start_method(app, start_method)
 
     status = _stop_within_bound(app)
 
@@ -76,9 +90,11 @@ def test_misbehaving_blocked_signals_worker_is_killed(start_app: StartApp) -> No
     check_nothing_left(app)
 
 
-def test_misbehaving_exit_in_init_backs_off(start_app: StartApp) -> None:
-    app = _start(start_app, "exit_in_init")
-    app.wait_events("worker_exited", 10)
+@pytest.mark.parametrize("start_method", start_method_params())
+def test_misbehaving_exit_in_init_backs_off(start_app: StartApp, start_method: str) -> None:
+    app = _start(start_app, "exit_in_init", start_method)
+    app.wait_events("worker_exited", 10, timeout=60)
+    check_start_method(app, start_method)
     exits = app.worker_events("misbehaving", kind=WorkerEventKind.EXITED)
     TALLY.faults += len(exits)
 
@@ -89,13 +105,17 @@ def test_misbehaving_exit_in_init_backs_off(start_app: StartApp) -> None:
     check_nothing_left(app)
 
 
+@pytest.mark.parametrize("start_method", start_method_params())
 @pytest.mark.parametrize("mode", ["close_fds", "dup2_fds"])
-def test_misbehaving_fd_clobber_is_restarted(start_app: StartApp, mode: str) -> None:
+def test_misbehaving_fd_clobber_is_restarted(
+    start_app: StartApp, mode: str, start_method: str
+) -> None:
     """A worker that closes or overwrites the descriptors of its own loop
     either fails and is restarted on its backoff, or hangs deaf to signals
     and is killed at its stop deadline."""
-    app = _start(start_app, mode)
-    app.wait_events("worker_started", 3)
+    app = _start(start_app, mode, start_method)
+    app.wait_events("worker_started", 3, timeout=30)
+    check_start_method(app, start_method)
     wait_settled(app, {"steady": 1})
     TALLY.faults += 2
 
@@ -105,9 +125,11 @@ def test_misbehaving_fd_clobber_is_restarted(start_app: StartApp, mode: str) -> 
     check_nothing_left(app)
 
 
-def test_misbehaving_fork_and_exit_leaves_nothing(start_app: StartApp) -> None:
-    app = _start(start_app, "fork_and_exit")
-    app.wait_events("grandchild", 6)
+@pytest.mark.parametrize("start_method", start_method_params())
+def test_misbehaving_fork_and_exit_leaves_nothing(start_app: StartApp, start_method: str) -> None:
+    app = _start(start_app, "fork_and_exit", start_method)
+    app.wait_events("grandchild", 6, timeout=30)
+    check_start_method(app, start_method)
     grandchildren = [e["pid"] for e in app.events if e.kind == "grandchild"]
     TALLY.faults += len(grandchildren)
 
@@ -117,15 +139,17 @@ def test_misbehaving_fork_and_exit_leaves_nothing(start_app: StartApp) -> None:
     check_nothing_left(app, grandchildren)
 
 
-def test_misbehaving_setsid_grandchild_escapes(start_app: StartApp) -> None:
+@pytest.mark.parametrize("start_method", start_method_params())
+def test_misbehaving_setsid_grandchild_escapes(start_app: StartApp, start_method: str) -> None:
     """A grandchild that calls setsid leaves the worker's process group and
     the manager's session: the master kills process groups, so it cannot
     reach it, and nothing on Linux short of a cgroup or a subreaper could.
     The worker that started it is the one that must stop it."""
-    app = _start(start_app, "setsid_grandchild")
-    app.wait_events("grandchild", 2)
+    app = _start(start_app, "setsid_grandchild", start_method)
+    app.wait_events("grandchild", 2, timeout=30)
     escaped = [e["pid"] for e in app.events if e.kind == "grandchild"]
     try:
+        check_start_method(app, start_method)
         status = _stop_within_bound(app)
         check_nothing_left(app)
         assert status == 0
