@@ -9,7 +9,10 @@ figures per pytest process at the end of the session.
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from collections.abc import Callable
+from collections.abc import Iterator
 from collections.abc import Mapping
 from collections.abc import Sequence
 from pathlib import Path
@@ -30,8 +33,11 @@ StartApp = Callable[..., ManagerProcess]
 
 @pytest.fixture
 def start_app(manager_process: Callable[..., ManagerProcess]) -> StartApp:
-    """Start the function ``name`` of ``reliability_apps.py`` as a manager,
-    whose workers start with ``start_method``."""
+    """Start the function ``name`` of ``reliability_apps.py`` as a manager.
+
+    Its workers start with ``start_method``. With ``control_socket``, the
+    manager serves its status at that path.
+    """
 
     def start(
         name: str,
@@ -39,9 +45,12 @@ def start_app(manager_process: Callable[..., ManagerProcess]) -> StartApp:
         sys_path: Sequence[Path] = (),
         *,
         start_method: str = "fork",
+        control_socket: Path | None = None,
         **kwargs: Any,
     ) -> ManagerProcess:
         full_env = {**(env or {}), START_METHOD_ENV: start_method}
+        if control_socket is not None:
+            full_env["RELIABILITY_CONTROL_SOCKET"] = str(control_socket)
         return manager_process(
             f"reliability_apps:{name}",
             sys_path=[APPS_DIR, *sys_path],
@@ -50,6 +59,20 @@ def start_app(manager_process: Callable[..., ManagerProcess]) -> StartApp:
         )
 
     return start
+
+
+@pytest.fixture
+def control_socket() -> Iterator[Path]:
+    """A path for the manager's control socket, in a new directory.
+
+    The directory is under the system's temporary directory rather than
+    ``tmp_path``, whose paths can outgrow the 107 bytes of a Unix socket path.
+    """
+    directory = tempfile.mkdtemp(prefix="cotyledon-control-")
+    try:
+        yield Path(directory) / "control"
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 @pytest.fixture

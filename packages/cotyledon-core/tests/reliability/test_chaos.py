@@ -6,8 +6,8 @@ service up and down. Each life ends with a storm that contains a stop signal,
 sent during one of the manager's phases: startup, running, a slot's
 backoff, a reload, or a graceful stop. Every phase is checked to have been
 under way when the storm was sent. The invariants are checked after every
-step. Each scenario runs with each start method. ``COTYLEDON_SEED``
-replays a schedule.
+step. Each scenario runs with each start method, and once more with the
+supervision policies on. ``COTYLEDON_SEED`` replays a schedule.
 """
 
 from __future__ import annotations
@@ -17,21 +17,26 @@ import re
 import signal
 import time
 from collections.abc import Callable
+from collections.abc import Collection
+from pathlib import Path
 from typing import Final
 
 import pytest
 from conftest import StartApp
+from reliability_support import check_finished_slots
 from reliability_support import check_nothing_left
 from reliability_support import check_resources_flat
 from reliability_support import check_slots
 from reliability_support import check_start_method
 from reliability_support import master_resources
+from reliability_support import method_matrix
 from reliability_support import record_restarts
 from reliability_support import scaled
 from reliability_support import send_storm
 from reliability_support import signal_process
 from reliability_support import start_method_params
 from reliability_support import wait_settled
+from reliability_support import wait_settled_by_status
 from reliability_support import with_seed
 
 from cotyledon import WorkerEventKind
@@ -60,13 +65,43 @@ BACKOFF_STORM_DELAY: Final = 0.3
 # slower to start, so their lives are shorter.
 STEPS: Final = {"fork": scaled(12, 40), "spawn": scaled(6, 20), "forkserver": scaled(8, 25)}
 LIVES: Final = scaled(1, 2)
-"""Lives per start method and ending."""
+"""Lives per start method and ending, without the policies. With them,
+each pair of an ending and a start method runs once."""
+
+# The services of ``policy_chaos_app``: ``announcing`` reloads by rolling
+# replacement, and a finished slot ended with one of these statuses.
+ROLLING: Final = ("announcing",)
+FINISH_STATUSES: Final = {"announcing": (0, 3), "quitter": (0, 3)}
+POLICY_SERVICES: Final = {
+    "announcing": {"running"},
+    "replaced": {"running"},
+    "quitter": {"running", "finished"},
+    "doomed": {"given-up"},
+}
 
 
 def _expected(app: ManagerProcess) -> dict[str, int]:
     resized = [event for event in app.events if event.kind == "resized"]
     steady = resized[-1]["workers"] if resized else 2
     return {"steady": steady, "replaced": 1}
+
+
+def _allowed_statuses(signals: list[int], *, stopping: bool) -> set[int]:
+    """Return the exit statuses of a master that gets the storm ``signals``.
+
+    ``stopping`` is true when the master is in a graceful stop that lasts
+    longer than the storm. A SIGINT that comes first, or during such a
+    stop, makes the master exit 1. A SIGINT that follows a SIGTERM of the
+    same storm races the graceful stop that the SIGTERM started: the last
+    worker may end before the master reads the SIGINT, which the master
+    then ignores.
+    """
+    stops = [signum for signum in signals if signum != signal.SIGHUP]
+    if signal.SIGINT not in stops:
+        return {0}
+    if stops[0] == signal.SIGTERM and not stopping:
+        return {0, 1}
+    return {1}
 
 
 def _terminal_signals(rng: random.Random) -> list[int]:
@@ -87,16 +122,25 @@ def _terminal_signals(rng: random.Random) -> list[int]:
 class Life:
     """One run of a chaos manager, driven by one rng.
 
-    ``settle`` waits until every slot has settled and checks the invariants.
+    ``settle`` waits until every slot has settled and checks the
+    invariants. ``rolling`` names the services that reload by rolling
+    replacement.
     """
 
     def __init__(
-        self, app: ManagerProcess, rng: random.Random, settle: Callable[[], object]
+        self,
+        app: ManagerProcess,
+        rng: random.Random,
+        settle: Callable[[], object],
+        rolling: Collection[str] = (),
     ) -> None:
         self.app = app
         self.rng = rng
         self.settle = settle
+        self.rolling = rolling
         self.stopped: set[int] = set()
+        self.storm: list[str] = []
+        """The names of the signals of the storm that ended the life."""
 
     def pick_worker(self) -> int | None:
         live = sorted(self.app.live_workers().values())
@@ -121,7 +165,7 @@ class Life:
         elif action == "settle":
             self.resume_all()
             self.settle()
-        check_slots(app)
+        check_slots(app, self.rolling)
 
     def resume_all(self) -> None:
         for pid in self.stopped:
@@ -164,15 +208,12 @@ class Life:
         elif ending == "shutdown":
             exits = app.worker_events(kind=WorkerEventKind.EXITED, after=mark)
             assert any(e.time > sent_at for e in exits), "the storm came after the graceful stop"
-        if signal.SIGINT not in signals:
-            return {0}
-        # The last worker of a graceful stop may end before the master reads
-        # a SIGINT of the storm, and the master then ignores that SIGINT.
-        return {0, 1} if ending == "shutdown" else {1}
+        self.storm = [signal.Signals(signum).name for signum in signals]
+        return _allowed_statuses(signals, stopping=ending == "shutdown")
 
     def put_in_backoff(self, service: str, worker_id: int) -> WorkerLifecycleEvent:
         """Kill the worker of a slot until the master delays its restart by
-        at least ``BACKOFF_STORM_DELAY``; return that exit's event."""
+        at least ``BACKOFF_STORM_DELAY``, and return the event of that exit."""
         app = self.app
         for _ in range(12):
             mark = app.mark()
@@ -206,6 +247,7 @@ def _run_life(
     ending: str,
     steps: int,
     start_method: str,
+    check_settled: Callable[[], None] = lambda: None,
 ) -> None:
     rng = life.rng
     app.wait_event("worker_started")
@@ -221,13 +263,14 @@ def _run_life(
             life.step(rng.choice(WORKER_FAULTS))
         life.resume_all()
         life.settle()
+        check_settled()
         # The hooks may have resized a service up since the warm sample.
         added = max(0, len(app.live_workers()) - warm_workers)
         check_resources_flat(warm, master_resources(app.pid), workers=added)
         expected_status = life.end(ending)
     status = app.wait_exit(timeout=30)
     record_restarts(app)
-    assert status in expected_status, f"exit status after a storm during {ending}"
+    assert status in expected_status, f"exit status after a storm during {ending}: {life.storm}"
     check_nothing_left(app)
 
 
@@ -245,3 +288,45 @@ def test_chaos_schedule_keeps_invariants(
         _run_life(app, chaos, ending=ending, steps=STEPS[start_method], start_method=start_method)
     except AssertionError as error:
         raise with_seed(life_seed, error) from error
+
+
+def _check_policy_outcome(app: ManagerProcess, control_socket: Path) -> None:
+    """Assert what the policies of ``policy_chaos_app`` made of its services
+    once settled, the given-up one included."""
+    app.wait_manager_event(ManagerEventKind.GIVE_UP, timeout=30)
+    status = wait_settled_by_status(app, control_socket, rolling=ROLLING)
+    states = {service["name"]: service["state"] for service in status["services"]}
+    for name, allowed in POLICY_SERVICES.items():
+        assert states[name] in allowed, f"service {name} is {states[name]}"
+    check_finished_slots(status, FINISH_STATUSES)
+
+
+@pytest.mark.parametrize(("ending", "start_method"), method_matrix(ENDINGS))
+def test_chaos_with_policies_keeps_invariants(
+    start_app: StartApp, control_socket: Path, seed: int, start_method: str, ending: str
+) -> None:
+    env = {
+        "RELIABILITY_SEED": str(seed),
+        "RELIABILITY_STALL_ONE_IN": "10",
+        **WIDENED_PHASE.get(ending, {}),
+    }
+    app = start_app(
+        "policy_chaos_app", env=env, start_method=start_method, control_socket=control_socket
+    )
+
+    def settle() -> None:
+        status = wait_settled_by_status(app, control_socket, rolling=ROLLING)
+        check_finished_slots(status, FINISH_STATUSES)
+
+    chaos = Life(app, random.Random(seed), settle, rolling=ROLLING)
+    try:
+        _run_life(
+            app,
+            chaos,
+            ending=ending,
+            steps=STEPS[start_method],
+            start_method=start_method,
+            check_settled=lambda: _check_policy_outcome(app, control_socket),
+        )
+    except AssertionError as error:
+        raise with_seed(seed, error) from error

@@ -1,12 +1,15 @@
 """Thousands of worker deaths in a row, on a shortened backoff.
 
-Each scenario runs with each start method.
+Each scenario runs with each start method. The last one runs the crash
+loop under the supervision policies, until the restart intensity of the
+crashing service gives it up.
 """
 
 from __future__ import annotations
 
 import itertools
 import signal
+from pathlib import Path
 from typing import Final
 
 import pytest
@@ -22,8 +25,10 @@ from reliability_support import record_restarts
 from reliability_support import scaled
 from reliability_support import start_method_params
 from reliability_support import wait_settled
+from reliability_support import wait_settled_by_status
 
 from cotyledon import WorkerEventKind
+from cotyledon_testkit import ManagerEventKind
 from cotyledon_testkit import ManagerProcess
 
 # A spawned worker starts a new interpreter and a forkserver one imports
@@ -33,6 +38,13 @@ DEATHS: Final = {
     "fork": scaled(300, 10_000),
     "spawn": scaled(20, 400),
     "forkserver": scaled(30, 1_000),
+}
+# The restart intensity of the crashers under the policies: the service is
+# given up at the next death.
+MAX_RESTARTS: Final = {
+    "fork": scaled(300, 2_000),
+    "spawn": scaled(20, 200),
+    "forkserver": scaled(30, 400),
 }
 WARM_UP: Final = {"fork": 50, "spawn": 5, "forkserver": 10}
 # The lowest rate of deaths per second that the wait for them allows.
@@ -112,4 +124,45 @@ def test_crash_loop_restarts_keep_backoff(start_app: StartApp, start_method: str
     # worker's exit only after it has reported that worker's start, so the
     # gap between two starts is at least the delay, whatever the load.
     assert min(gaps[10:]) >= BACKOFF_CAP * 0.9
+    check_nothing_left(app)
+
+
+@pytest.mark.parametrize("start_method", start_method_params())
+def test_crash_loop_with_policies_gives_up(
+    start_app: StartApp, control_socket: Path, start_method: str
+) -> None:
+    """The crashers restart on failure until their service has restarted
+    ``MAX_RESTARTS`` times, and the next death gives the service up. The
+    manager goes on, and restarts ``never-ready`` at each missed startup
+    timeout."""
+    limit, warm_up = MAX_RESTARTS[start_method], WARM_UP[start_method]
+    env = {"RELIABILITY_MAX_RESTARTS": str(limit)}
+    app = start_app(
+        "crash_loop_policy_app", env=env, start_method=start_method, control_socket=control_socket
+    )
+    app.wait_event("worker_exited", timeout=30, service="crasher")
+    check_start_method(app, start_method)
+    _wait_deaths(app, warm_up, start_method)
+    warm = master_resources(app.pid)
+
+    _wait_deaths(app, limit + 1, start_method)
+    app.wait_manager_event(ManagerEventKind.GIVE_UP)
+    now = master_resources(app.pid)
+    status = wait_settled_by_status(app, control_socket, unready=("never-ready",))
+    deaths = app.restarts("crasher")
+    timeouts = app.worker_events("never-ready", kind=WorkerEventKind.EXITED)
+    TALLY.faults += deaths + len(timeouts)
+    app.send_signal(signal.SIGTERM)
+    exit_status = app.wait_exit()
+    record_restarts(app)
+
+    states = {service["name"]: service["state"] for service in status["services"]}
+    assert states == {"crasher": "given-up", "never-ready": "running", "announcing": "running"}
+    assert deaths == limit + 1
+    assert {e.stop_reason for e in timeouts} <= {"startup-timeout", "shutdown"}
+    assert any(e.stop_reason == "startup-timeout" for e in timeouts)
+    check_resources_flat(warm, now, workers=5)
+    cpu = cpu_seconds(now.cpu_ticks - warm.cpu_ticks) / (deaths - warm_up + len(timeouts))
+    assert cpu < CPU_PER_DEATH
+    assert exit_status == 0
     check_nothing_left(app)
