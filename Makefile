@@ -52,15 +52,17 @@ unit: $(BIN)/.synced
 demo: $(BIN)/.synced
 	$(BIN)/python examples/jobqueue/demo.py
 
-# The long versions of the reliability suites (about 10 minutes, not in
+# The long versions of the reliability suites (about 20 minutes, not in
 # CI). Each pytest process appends its figures to SOAK_REPORT as one JSON
-# line; COTYLEDON_SEED=N replays the schedules of a seed.
+# line; COTYLEDON_SEED=N replays the schedules of a seed. The faulthandler
+# timeout follows the test timeout, so that a long scenario does not dump
+# its stacks while it is still within its time.
 SOAK_REPORT ?= $(CURDIR)/soak-report.jsonl
 
 soak: $(BIN)/.synced
 	rm -f $(SOAK_REPORT)
 	COTYLEDON_SOAK=1 COTYLEDON_RELIABILITY_REPORT=$(SOAK_REPORT) \
-	  $(BIN)/pytest -n 2 -o timeout=900 packages/cotyledon-core/tests/reliability
+	  $(BIN)/pytest -n 2 -o timeout=900 -o faulthandler_timeout=900 packages/cotyledon-core/tests/reliability
 	cat $(SOAK_REPORT)
 
 # Runs the test suite once per supported Python found under pyenv (or on

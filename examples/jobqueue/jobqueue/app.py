@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import functools
 import logging
+import multiprocessing
 import random
 import re
 from collections.abc import Sequence
@@ -52,6 +53,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default=4,
         metavar="N",
         help="number of Processor workers (default 4)",
+    )
+    parser.add_argument(
+        "--start-method",
+        choices=multiprocessing.get_all_start_methods(),
+        default=None,
+        help="the multiprocessing start method of the workers (default: fork on POSIX)",
     )
     parser.add_argument("--verbose", action="store_true", help="log every job")
     args = parser.parse_args(argv)
@@ -131,7 +138,8 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
         config.label,
     )
 
-    manager = cotyledon.ServiceManager(graceful_shutdown_timeout=10)
+    context = None if args.start_method is None else multiprocessing.get_context(args.start_method)
+    manager = cotyledon.ServiceManager(graceful_shutdown_timeout=10, mp_context=context)
     manager.add(Processor, workers=args.workers, args=(str(spool.root),))
     manager.add(Reporter, workers=1, args=(str(spool.root),))
     manager.register_hooks(on_reload=functools.partial(log_reload, path))

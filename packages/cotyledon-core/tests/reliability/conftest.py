@@ -9,7 +9,10 @@ figures per pytest process at the end of the session.
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from collections.abc import Callable
+from collections.abc import Iterator
 from collections.abc import Mapping
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,6 +21,7 @@ from typing import Any
 import pytest
 from reliability_support import APPS_DIR
 from reliability_support import REPORT_ENV
+from reliability_support import START_METHOD_ENV
 from reliability_support import TALLY
 from reliability_support import base_seed
 from reliability_support import write_report
@@ -29,22 +33,46 @@ StartApp = Callable[..., ManagerProcess]
 
 @pytest.fixture
 def start_app(manager_process: Callable[..., ManagerProcess]) -> StartApp:
-    """Start the function ``name`` of ``reliability_apps.py`` as a manager."""
+    """Start the function ``name`` of ``reliability_apps.py`` as a manager.
+
+    Its workers start with ``start_method``. With ``control_socket``, the
+    manager serves its status at that path.
+    """
 
     def start(
         name: str,
         env: Mapping[str, str] | None = None,
         sys_path: Sequence[Path] = (),
+        *,
+        start_method: str = "fork",
+        control_socket: Path | None = None,
         **kwargs: Any,
     ) -> ManagerProcess:
+        full_env = {**(env or {}), START_METHOD_ENV: start_method}
+        if control_socket is not None:
+            full_env["RELIABILITY_CONTROL_SOCKET"] = str(control_socket)
         return manager_process(
             f"reliability_apps:{name}",
             sys_path=[APPS_DIR, *sys_path],
-            env=dict(env or {}),
+            env=full_env,
             **kwargs,
         )
 
     return start
+
+
+@pytest.fixture
+def control_socket() -> Iterator[Path]:
+    """A path for the manager's control socket, in a new directory.
+
+    The directory is under the system's temporary directory rather than
+    ``tmp_path``, whose paths can outgrow the 107 bytes of a Unix socket path.
+    """
+    directory = tempfile.mkdtemp(prefix="cotyledon-control-")
+    try:
+        yield Path(directory) / "control"
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 @pytest.fixture

@@ -8,23 +8,34 @@ Every scenario checks the same invariants after each of its steps:
   zombies included;
 - the master's descriptors, memory and threads stay flat as restarts add up;
 - the master exits with the documented status.
+
+With the supervision policies on, "once settled" follows the manager's own
+status, read from its control socket: a slot that its policies finished,
+or whose service was given up, has no process at all.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
+import signal
 import time
 from collections.abc import Callable
+from collections.abc import Collection
 from collections.abc import Iterable
 from collections.abc import Mapping
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 from typing import Final
 
 import attrs
+import pytest
 
 from cotyledon import WorkerEventKind
+from cotyledon.runtime import query_control_socket
 from cotyledon_testkit import ManagerEventKind
 from cotyledon_testkit import ManagerProcess
 from cotyledon_testkit._process_tree import format_process_tree
@@ -45,6 +56,11 @@ SOAK: Final = os.environ.get(SOAK_ENV) == "1"
 
 SETTLE_TIMEOUT: Final = 30.0
 
+START_METHOD_ENV: Final = "RELIABILITY_START_METHOD"
+"""The environment variable that gives the apps their start method."""
+
+START_METHODS: Final = ("fork", "spawn", "forkserver")
+
 # The master's growth that the resource check allows, whatever the number
 # of restarts: a few descriptors for a spawn in progress, and memory for
 # the allocator's free lists.
@@ -55,6 +71,47 @@ RSS_SLACK_KIB: Final = 8 * 1024
 def scaled(short: int, long: int) -> int:
     """Return the size of a scenario: ``long`` under soak, else ``short``."""
     return long if SOAK else short
+
+
+def start_method_params(*, fork_only: str | None = None) -> list[Any]:
+    """Return the start methods as pytest parameters.
+
+    ``fork_only`` is the reason why a scenario applies to fork only, and
+    the other methods are then skipped with it.
+    """
+    return [
+        pytest.param(
+            method,
+            marks=[pytest.mark.skip(reason=fork_only)] if fork_only and method != "fork" else [],
+            id=method,
+        )
+        for method in START_METHODS
+    ]
+
+
+def method_matrix(cases: Sequence[str]) -> list[Any]:
+    """Pair each case with a start method, as pytest parameters ``(case, start_method)``.
+
+    Under soak every pair runs. The short run takes each case with one
+    method, in turn, so that every case and every method still run.
+    """
+    pairs = [
+        (case, method)
+        for index, case in enumerate(cases)
+        for method in START_METHODS
+        if SOAK or method == START_METHODS[index % len(START_METHODS)]
+    ]
+    return [pytest.param(case, method, id=f"{case}-{method}") for case, method in pairs]
+
+
+def check_start_method(app: ManagerProcess, method: str) -> None:
+    """Assert that the master starts its workers with ``method``."""
+    TALLY.checks += 1
+    app.wait_for(
+        lambda: f"(start method {method})" in app.log_text(),
+        what=f"the master to log its start method {method}",
+        poll_interval=0.05,
+    )
 
 
 def base_seed() -> int:
@@ -105,13 +162,24 @@ def started_pids(app: ManagerProcess) -> dict[tuple[str, int], list[int]]:
     return slots
 
 
-def check_slots(app: ManagerProcess) -> None:
-    """Assert that no slot has two live processes (from the events and /proc)."""
+def check_slots(app: ManagerProcess, rolling: Collection[str] = ()) -> None:
+    """Assert that no slot has two live processes (from the events and /proc).
+
+    A rolling reload runs a replacement next to the worker of one slot at a
+    time: a slot of a service in ``rolling`` may have two live processes,
+    in at most one slot of that service at once.
+    """
     TALLY.checks += 1
     app.receive()
+    doubled: dict[str, list[tuple[str, int]]] = {}
     for slot, pids in started_pids(app).items():
         alive = [pid for pid in pids if is_live(pid) and _in_session(app, pid)]
-        assert len(alive) <= 1, f"slot {slot} has {len(alive)} live workers {alive}"
+        allowed = 2 if slot[0] in rolling else 1
+        assert len(alive) <= allowed, f"slot {slot} has {len(alive)} live workers {alive}"
+        if len(alive) == 2:
+            doubled.setdefault(slot[0], []).append(slot)
+    for service, slots in doubled.items():
+        assert len(slots) == 1, f"service {service} has two live workers in slots {slots}"
 
 
 def _in_session(app: ManagerProcess, pid: int) -> bool:
@@ -141,6 +209,131 @@ def wait_settled(
     live = app.wait_for(settled, timeout, "every slot to settle", poll_interval=0.05)
     check_slots(app)
     return live
+
+
+def read_status(control_socket: Path) -> dict[str, Any] | None:
+    """Return the manager's status from its control socket, or None when
+    the socket does not respond (the master is starting or has exited)."""
+    try:
+        return query_control_socket(str(control_socket), "status")
+    except (OSError, ValueError, TypeError):
+        return None
+
+
+def wait_settled_by_status(
+    app: ManagerProcess,
+    control_socket: Path,
+    *,
+    rolling: Collection[str] = (),
+    unready: Collection[str] = (),
+    timeout: float = 2 * SETTLE_TIMEOUT,
+) -> dict[str, Any]:
+    """Wait until the manager has settled according to its own status; return that status.
+
+    Settled: no reload in progress, and in the status, every slot that is
+    finished (the whole service, when it is given up) has no live process,
+    while every other slot has exactly one, live, ready, and the one that
+    the status names. The workers of the services in ``unready`` need not
+    be ready. The status is read from the control socket.
+    """
+
+    def settled() -> dict[str, Any] | None:
+        if _reloading(app):
+            return None
+        status = read_status(control_socket)
+        if status is None or status["phase"] != "running":
+            return None
+        live = app.live_workers()
+        ready = {event.pid for event in app.worker_events(kind=WorkerEventKind.READY)}
+        for service in status["services"]:
+            need_ready = service["name"] not in unready
+            if not _service_settled(service, live, ready if need_ready else None):
+                return None
+        return status
+
+    status = app.wait_for(
+        settled, timeout, "every slot to settle as the status says", poll_interval=0.1
+    )
+    check_slots(app, rolling)
+    return status
+
+
+def _service_settled(
+    service: Mapping[str, Any], live: Mapping[tuple[str, int], int], ready: set[int] | None
+) -> bool:
+    """Tell whether the live workers of one service match its status.
+
+    ``ready`` contains the pids reported ready, or is None when readiness
+    does not count.
+    """
+    name = service["name"]
+    slots = {slot["worker_id"]: slot for slot in service["slots"]}
+    live_ids = {worker_id for (owner, worker_id) in live if owner == name}
+    if service["state"] != "running":
+        # A finished or given-up service keeps a finished record per slot.
+        return not live_ids and all(slot["state"] == "finished" for slot in slots.values())
+    if sorted(slots) != list(range(service["workers"])) or live_ids - slots.keys():
+        return False
+    for worker_id, slot in slots.items():
+        pid = live.get((name, worker_id))
+        if slot["state"] == "finished":
+            if pid is not None:
+                return False
+            continue
+        if slot["state"] != "running" or pid is None or slot["pid"] != pid or not is_live(pid):
+            return False
+        if ready is not None and (not slot["ready"] or pid not in ready):
+            return False
+    return True
+
+
+def check_finished_slots(
+    status: Mapping[str, Any], finish_statuses: Mapping[str, Collection[int]]
+) -> None:
+    """Assert that each finished slot of a service not given up ended with
+    one of the exit statuses that its policies end for good."""
+    TALLY.checks += 1
+    for service in status["services"]:
+        if service["state"] == "given-up":
+            continue
+        name = service["name"]
+        for slot in service["slots"]:
+            if slot["state"] != "finished":
+                continue
+            allowed = finish_statuses.get(name, ())
+            assert slot["last_exit_code"] in allowed, (
+                f"slot {name}({slot['worker_id']}) finished with status "
+                f"{slot['last_exit_code']}, not one of {sorted(allowed)}"
+            )
+
+
+def send_storm(pid: int, signals: Sequence[int]) -> None:
+    """Send every signal of ``signals`` to the master back to back.
+
+    A pidfd keeps the storm on the master: once the master has exited and
+    been reaped, its pid may belong to another process, and the rest of the
+    storm is dropped.
+    """
+    try:
+        pidfd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return
+    try:
+        for signum in signals:
+            try:
+                signal.pidfd_send_signal(pidfd, signum)
+            except ProcessLookupError:
+                break
+            TALLY.faults += 1
+    finally:
+        os.close(pidfd)
+
+
+def signal_process(pid: int, signum: int) -> None:
+    """Send a signal to a worker, unless it has already exited."""
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signum)
+    TALLY.faults += 1
 
 
 def _reloading(app: ManagerProcess) -> bool:

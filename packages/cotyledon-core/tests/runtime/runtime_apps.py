@@ -14,6 +14,9 @@ import sys
 import threading
 from typing import Any
 
+from slow_start_service import PAUSE_ENV
+from slow_start_service import SlowStart
+
 import cotyledon
 from cotyledon.types import ServiceId
 from cotyledon.types import WorkerId
@@ -226,6 +229,16 @@ def _context_app(method: str) -> None:
 
 def spawn_app() -> None:
     _context_app("spawn")
+
+
+def slow_start_app() -> None:
+    """One worker whose start is slow, with the start method ``START_METHOD``."""
+    # The workers take 2 s to import the module; the master has it already.
+    os.environ[PAUSE_ENV] = "2"
+    context = multiprocessing.get_context(os.environ["START_METHOD"])
+    manager = cotyledon.ServiceManager(mp_context=context, graceful_shutdown_timeout=5)
+    manager.add(SlowStart, 1)
+    manager.run()
 
 
 def forkserver_app() -> None:

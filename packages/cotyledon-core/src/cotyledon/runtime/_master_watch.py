@@ -10,7 +10,6 @@ when the master dies) or whether the master's pid is gone.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import select
 from typing import Final
@@ -30,12 +29,25 @@ class MasterWatch:
         # forkserver the parent is the fork server, which also dies with it.
         self._parent_pid = os.getppid()
         self._pidfd: int | None = None
+        # A worker that starts slowly (spawn, forkserver) may find its master
+        # already dead and reaped. Its pid may then belong to another process
+        # already, so that death is recorded here, never polled for.
+        self._dead_at_start = False
         if hasattr(os, "pidfd_open"):
-            with contextlib.suppress(OSError):
+            try:
                 self._pidfd = os.pidfd_open(master_pid)
+            except ProcessLookupError:
+                self._dead_at_start = True
+            except OSError:
+                pass
 
     def __repr__(self) -> str:
-        method = "pidfd" if self._pidfd is not None else "polling"
+        if self._dead_at_start:
+            method = "gone"
+        elif self._pidfd is not None:
+            method = "pidfd"
+        else:
+            method = "polling"
         return f"<MasterWatch master_pid={self._master_pid} method={method}>"
 
     @property
@@ -45,12 +57,17 @@ class MasterWatch:
 
     @property
     def poll_interval(self) -> float | None:
-        """Seconds between calls to ``master_alive``, or None with a pidfd."""
+        """Seconds between calls to ``master_alive``, or None with a pidfd.
+
+        It is 0 when the master was dead already, so that the worker acts at once.
+        """
+        if self._dead_at_start:
+            return 0.0
         return None if self._pidfd is not None else POLL_INTERVAL
 
     def master_alive(self) -> bool:
         """Check the master without blocking."""
-        if os.getppid() != self._parent_pid:
+        if self._dead_at_start or os.getppid() != self._parent_pid:
             return False
         if self._pidfd is not None:
             poller = select.poll()
