@@ -27,6 +27,7 @@ from cotyledon.core import assert_never
 from cotyledon.runtime._launch import Child
 from cotyledon.runtime._launch import fork_worker
 from cotyledon.runtime._launch import start_in_context
+from cotyledon.runtime._signals import available_signals
 from cotyledon.runtime._signals import blocked
 from cotyledon.runtime._worker import SPAWN_BLOCKED_SIGNALS
 from cotyledon.runtime._worker import WorkerBootstrap
@@ -35,6 +36,9 @@ from cotyledon.runtime._worker import WorkerRecipe
 LOG = logging.getLogger(__name__)
 
 _CAN_PEEK = hasattr(os, "waitid") and hasattr(os, "WNOWAIT")
+
+START_BLOCKED_SIGNALS = available_signals("SIGTERM", "SIGINT", "SIGHUP")
+"""Blocked around the start of a spawn or forkserver worker."""
 
 
 @attrs.define
@@ -117,15 +121,20 @@ class Spawner:
                 child = fork_worker(bootstrap)
         else:
             # The child execs a new interpreter (spawn) or is forked by the
-            # fork server: it never runs the master's handlers. Blocking here
-            # would also leave signals blocked in the fork server, which the
-            # first spawn starts, and it would never reap its children.
+            # fork server, and has the default handlers until it has
+            # imported and unpickled its service: a stop or reload signal
+            # would kill it then. It inherits this mask and unblocks the
+            # signals once its handlers are in place. The fork server,
+            # which the first spawn starts, keeps them blocked and passes
+            # the mask to every worker it forks; SIGCHLD stays unblocked, so
+            # that it still reaps its children.
             bootstrap = WorkerBootstrap(
                 recipe, self._master_pid, self._program_name, self._control_address
             )
-            child = start_in_context(
-                self._context, bootstrap, f"{recipe.service_name}-{slot.worker_id}"
-            )
+            with blocked(START_BLOCKED_SIGNALS):
+                child = start_in_context(
+                    self._context, bootstrap, f"{recipe.service_name}-{slot.worker_id}"
+                )
         pid = child.pid
         # The worker moves to a group of its own; doing it here too closes
         # the window in which a kill of the group would miss it. It fails,
