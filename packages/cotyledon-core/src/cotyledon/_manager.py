@@ -95,9 +95,9 @@ class ServiceManager:
         ``graceful_shutdown_timeout`` is the number of seconds a worker may
         take to stop before the master kills it (0: wait forever); a service
         can set its own. ``mp_context`` is the multiprocessing context whose
-        start method starts the workers: fork by default on POSIX, where the
-        master forks each worker itself; with spawn or forkserver,
-        multiprocessing starts them, and services, their arguments and
+        start method starts the workers. It is fork by default on POSIX, and
+        the master then forks each worker itself. With spawn or forkserver,
+        multiprocessing starts them, so services, their arguments and
         ``on_new_worker`` hooks must be picklable. ``wait_interval`` is accepted for compatibility
         with cotyledon 2.x and has no effect: workers start without a pause,
         and restarts of a failing worker are paced by backoff.

@@ -374,9 +374,9 @@ def hook_child_app() -> None:
     children: list[subprocess.Popen[bytes]] = []
 
     def on_dead_worker(service_id: ServiceId, worker_id: WorkerId, exit_code: int) -> None:
-        # The first death starts the child; a later one waits for it, so that
-        # meanwhile the master reaps workers with an exited child of the hook
-        # waiting to be reaped by its owner.
+        # The first death starts the child, and a later one waits for it. In
+        # between, the master reaps workers while an exited child of the
+        # hook waits for its owner to reap it.
         if not children:
             children.append(subprocess.Popen(["sh", "-c", "exit 7"]))
             report("hook_child", pid=children[0].pid)

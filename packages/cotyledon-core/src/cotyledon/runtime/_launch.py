@@ -35,7 +35,7 @@ LOST_EXIT_CODE: Final = 255
 
 
 class Child(Protocol):
-    """A started worker process, as the spawner sees it."""
+    """A started worker process, as the spawner handles it."""
 
     @property
     def pid(self) -> int: ...

@@ -26,10 +26,10 @@ def default_context() -> multiprocessing.context.BaseContext:
 def raise_open_file_limit() -> None:
     """Raise the soft limit on open descriptors to the hard limit.
 
-    With spawn and forkserver, the master holds two descriptors per worker
-    (the sentinel and the write end of each ``multiprocessing`` process),
-    so a soft limit of 1024, the usual default, would stop it near 500
-    workers; a master that forks its workers itself holds none. Raising the soft
+    With spawn and forkserver, the master keeps two descriptors open per
+    worker (the sentinel and the write end of each ``multiprocessing``
+    process). A soft limit of 1024, the usual default, would then stop it
+    near 500 workers. A master that forks its workers itself keeps none. Raising the soft
     limit up to the hard one needs no privilege (setrlimit(2)).
     """
     try:
