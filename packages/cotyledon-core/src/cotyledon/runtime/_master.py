@@ -201,7 +201,7 @@ class MasterLoop:
     ) -> None:
         specs = self._supervisor.specs
         LOG.info(
-            "Master starting %d workers of %d services (start method %s)",
+            "Master starting %d worker(s) of %d service(s) (start method %s)",
             sum(spec.workers for spec in specs.values()),
             len(specs),
             spawner.start_method,
