@@ -127,7 +127,9 @@ class Spawner:
             # signals once its handlers are in place. The fork server,
             # which the first spawn starts, keeps them blocked and passes
             # the mask to every worker it forks; SIGCHLD stays unblocked, so
-            # that it still reaps its children.
+            # that it still reaps its children. NOTE: a fork server that was
+            # running before this manager's first spawn passes its own mask,
+            # and its workers are not covered.
             bootstrap = WorkerBootstrap(
                 recipe, self._master_pid, self._program_name, self._control_address
             )
