@@ -228,12 +228,13 @@ def wait_settled_by_status(
     unready: Collection[str] = (),
     timeout: float = 2 * SETTLE_TIMEOUT,
 ) -> dict[str, Any]:
-    """Wait until the manager has settled according to its own status; return that status.
+    """Wait until the manager has settled according to its own status, and
+    return that status.
 
-    Settled: no reload in progress, and in the status, every slot that is
-    finished (the whole service, when it is given up) has no live process,
-    while every other slot has exactly one, live, ready, and the one that
-    the status names. The workers of the services in ``unready`` need not
+    Settled means that no reload is in progress. In the status, a finished
+    slot has no live process, and neither has any slot of a service given
+    up. Every other slot has exactly one process: live, ready, and the one
+    that the status names. The workers of the services in ``unready`` need not
     be ready. The status is read from the control socket.
     """
 

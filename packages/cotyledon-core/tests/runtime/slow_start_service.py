@@ -1,8 +1,8 @@
 """A service whose module takes a while to import in a worker process.
 
 A worker started by spawn or forkserver imports this module when it
-unpickles its service, before it installs its own signal handlers; the
-pause holds it there long enough for a test to send it a signal. The
+unpickles its service, before it installs its own signal handlers. The
+pause keeps it there long enough for a test to send it a signal. The
 master imports the module first, then sets ``PAUSE_ENV`` for the processes
 it starts. A forked worker has the module already, from its master.
 """

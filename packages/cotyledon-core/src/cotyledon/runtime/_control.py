@@ -27,7 +27,7 @@ LOG = logging.getLogger(__name__)
 _MAX_DATAGRAM: Final = 256
 _RECEIVE_BUFFER: Final = 1 << 20
 _STOP: Final = b""
-"""Queued to end the sender thread; no report is empty."""
+"""The item that ends the sender thread. No report is empty."""
 
 
 @final
@@ -86,7 +86,7 @@ class ControlServer:
 class ControlClient:
     """A worker's end of the control channel; safe to use from any thread.
 
-    A Unix datagram socket holds only a few datagrams
+    A Unix datagram socket keeps only a few datagrams
     (``net.unix.max_dgram_qlen``, 10 by default on Linux) until the master
     reads them, and a master that is spawning a thousand workers reads none
     for a while. A report goes out at once when there is room; the first

@@ -46,17 +46,17 @@ class Child(Protocol):
         when the end comes with SIGCHLD."""
 
     def poll(self) -> int | None:
-        """Reap the process if it has ended and return its exit code, as
-        ``multiprocessing`` gives it (minus the signal number when a signal
-        ended it); None while it runs."""
+        """Reap the process if it has ended and return its exit code, or None
+        while it runs. The code follows ``multiprocessing``: minus the signal
+        number when a signal ended the process."""
 
     def close(self) -> None:
-        """Release what the handle holds, once the process is reaped."""
+        """Release the handle's resources once the process is reaped."""
 
 
 @final
 class ForkedChild:
-    """A worker that the master forked itself; reaped by pid."""
+    """A worker that the master forked itself, and reaps by pid."""
 
     __slots__ = ("_pid",)
 
@@ -96,7 +96,7 @@ class ForkedChild:
 
 
 def fork_worker(bootstrap: WorkerBootstrap) -> ForkedChild:
-    """Fork a worker that runs ``bootstrap``; raise OSError when fork fails.
+    """Fork a worker that runs ``bootstrap``, or raise OSError when fork fails.
 
     The caller blocks the signals whose handlers the child must not run.
     """
@@ -122,8 +122,8 @@ def _after_fork_in_child() -> None:
     belong to the master. Standard input goes to /dev/null, so that no
     worker reads what the terminal sends to the master.
     """
-    # NOTE: private names of multiprocessing (3.10 to 3.13); each step is
-    # skipped when its name is missing.
+    # NOTE: these are private names of multiprocessing (3.10 to 3.13). Each
+    # step is skipped when its name is missing.
     finalizers = getattr(multiprocessing.util, "_finalizer_registry", None)
     if isinstance(finalizers, dict):
         finalizers.clear()
@@ -189,9 +189,9 @@ def start_in_context(
     )
     process.start()
     # multiprocessing polls every process in this set at each start, which
-    # makes starting N workers cost O(N**2) waitpid calls; the spawner reaps
-    # its own workers. NOTE: a private name of multiprocessing (3.10 to
-    # 3.13); without it the spawner still works.
+    # makes starting N workers cost O(N**2) waitpid calls. The spawner reaps
+    # its own workers. NOTE: this is a private name of multiprocessing (3.10
+    # to 3.13), and without it the spawner still works.
     children = getattr(multiprocessing.process, "_children", None)
     if isinstance(children, set):
         children.discard(process)
