@@ -370,10 +370,19 @@ class Resources:
     rss_kib: int
     threads: int
     cpu_ticks: int
+    fd_targets: tuple[str, ...] = attrs.field(default=(), repr=False)
+    """Each open descriptor and what it points to, for failure messages."""
 
 
 def master_resources(pid: int) -> Resources:
-    fds = len(os.listdir(f"/proc/{pid}/fd"))
+    fd_dir = f"/proc/{pid}/fd"
+    targets = []
+    for name in os.listdir(fd_dir):
+        try:
+            targets.append(f"{name}->{os.readlink(os.path.join(fd_dir, name))}")
+        except OSError:
+            continue  # closed since the listing
+    fds = len(targets)
     fields: dict[str, str] = {}
     with open(f"/proc/{pid}/status") as status:
         for line in status:
@@ -384,7 +393,36 @@ def master_resources(pid: int) -> Resources:
     after = stat[stat.rindex(")") + 2 :].split()
     # utime and stime are fields 14 and 15 of stat(5), 12 and 13 after ')'.
     ticks = int(after[11]) + int(after[12])
-    return Resources(fds, int(fields["VmRSS"].split()[0]), int(fields["Threads"]), ticks)
+    return Resources(
+        fds,
+        int(fields["VmRSS"].split()[0]),
+        int(fields["Threads"]),
+        ticks,
+        tuple(sorted(targets, key=lambda target: int(target.split("->")[0]))),
+    )
+
+
+def wait_resources_flat(
+    pid: int, warm: Resources, *, workers: int = 0, timeout: float = 5.0
+) -> None:
+    """Sample the master until it has not grown since ``warm``, then check it.
+
+    A worker that is still being started or reaped holds descriptors in the
+    master for a moment, so that a single sample can count them. A leak
+    stays past ``timeout`` and fails the check, with the descriptors listed.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        now = master_resources(pid)
+        try:
+            check_resources_flat(warm, now, workers=workers)
+        except AssertionError:
+            if time.monotonic() >= deadline:
+                raise
+            TALLY.checks -= 1  # only the last sample counts as a check
+            time.sleep(0.05)
+        else:
+            return
 
 
 def check_resources_flat(warm: Resources, now: Resources, *, workers: int = 0) -> None:
@@ -392,7 +430,9 @@ def check_resources_flat(warm: Resources, now: Resources, *, workers: int = 0) -
     how many workers may have started between the two samples, each with
     two descriptors in the master."""
     TALLY.checks += 1
-    assert now.fds <= warm.fds + FD_SLACK + 2 * workers, f"descriptors grew: {warm} -> {now}"
+    assert now.fds <= warm.fds + FD_SLACK + 2 * workers, (
+        f"descriptors grew: {warm} -> {now}; open now: {now.fd_targets}"
+    )
     assert now.rss_kib <= warm.rss_kib + RSS_SLACK_KIB, f"memory grew: {warm} -> {now}"
     assert now.threads <= warm.threads, f"threads grew: {warm} -> {now}"
 

@@ -25,7 +25,6 @@ import pytest
 from conftest import StartApp
 from reliability_support import check_finished_slots
 from reliability_support import check_nothing_left
-from reliability_support import check_resources_flat
 from reliability_support import check_slots
 from reliability_support import check_start_method
 from reliability_support import master_resources
@@ -35,6 +34,7 @@ from reliability_support import scaled
 from reliability_support import send_storm
 from reliability_support import signal_process
 from reliability_support import start_method_params
+from reliability_support import wait_resources_flat
 from reliability_support import wait_settled
 from reliability_support import wait_settled_by_status
 from reliability_support import with_seed
@@ -266,7 +266,7 @@ def _run_life(
         check_settled()
         # The hooks may have resized a service up since the warm sample.
         added = max(0, len(app.live_workers()) - warm_workers)
-        check_resources_flat(warm, master_resources(app.pid), workers=added)
+        wait_resources_flat(app.pid, warm, workers=added)
         expected_status = life.end(ending)
     status = app.wait_exit(timeout=30)
     record_restarts(app)
