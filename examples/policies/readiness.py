@@ -58,7 +58,7 @@ def main() -> None:
     manager.add(Api, workers=2, startup_timeout=30, heartbeat_timeout=2)
 
     def log_status() -> None:
-        # status() returns the latest snapshot, from any thread or hook.
+        # status() is a snapshot as of the call, from any thread or hook.
         LOG.info("Stopping; last status: %s", manager.status().summary())
 
     manager.register_hooks(on_terminate=log_status)

@@ -378,7 +378,7 @@ def test_api_logs_status_on_stop(api: Api) -> None:
     status = app.wait_exit(WAIT)
 
     assert status == 0
-    assert "Stopping; last status: api 2/2" in app.log_text()
+    assert "Stopping; last status: stopping: api 2/2" in app.log_text()
 
 
 def test_pod_spec_probes_name_socket() -> None:

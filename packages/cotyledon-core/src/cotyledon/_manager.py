@@ -147,7 +147,8 @@ class ServiceManager:
                 f"({type(control_socket).__name__})"
             )
         self._control_socket = None if control_socket is None else os.fspath(control_socket)
-        self._published: ManagerStatus | None = None
+        self._loop: MasterLoop | None = None
+        """The loop of the latest run(), which answers status()."""
         # As in cotyledon 2.x, the master's signals are caught from here on,
         # so that a SIGTERM that comes before run() stops the manager
         # cleanly once it runs. Only the main thread can set handlers.
@@ -394,8 +395,9 @@ class ServiceManager:
             signals=self._signals,
             listeners=listeners,
             control_socket=self._control_socket,
-            publish=self._publish_status,
         )
+        with self._lock:
+            self._loop = loop
         try:
             status = loop.run()
         finally:
@@ -405,23 +407,19 @@ class ServiceManager:
         raise SystemExit(status)
 
     def status(self) -> ManagerStatus:
-        """Return the latest status snapshot of the manager and its workers.
+        """Return a snapshot of the manager and its workers as of now.
 
-        Safe to call from any thread: the master's loop publishes a new
-        snapshot whenever the status changes, and this returns the latest
-        one (its ``uptime`` values are as of its publication). Before
-        ``run()``, the services are listed with no worker.
+        Safe to call from any thread and from hooks. After ``run()`` has
+        ended, it describes the manager as it ended. Before ``run()``, the
+        services are listed with no worker.
         """
         with self._lock:
-            published = self._published
-            if published is not None:
-                return published
-            specs = [entry.spec for entry in self._entries.values()]
+            loop = self._loop
+            if loop is None:
+                specs = [entry.spec for entry in self._entries.values()]
+        if loop is not None:
+            return loop.status()
         return Supervisor(specs, random=lambda: 0.0).status(0.0)
-
-    def _publish_status(self, status: ManagerStatus) -> None:
-        with self._lock:
-            self._published = status
 
     def shutdown(self) -> None:
         """Stop every worker gracefully, then end ``run()`` with status 0.

@@ -251,3 +251,34 @@ def operator_app() -> None:
     report("status_before_run", summary=manager.status().summary())
     threading.Thread(target=watch, daemon=True).start()
     manager.run()
+
+
+def status_churn_app() -> None:
+    """Probes whose number changes all the time, and a thread that reads the
+    manager's status meanwhile; reports what the reader saw, then stops."""
+    # Switch threads often, so that a read that is not guarded against the
+    # master's changes would overlap one.
+    sys.setswitchinterval(1e-6)
+    manager = cotyledon.ServiceManager()
+    service_id = manager.add(Probe, 1)
+    failures: list[str] = []
+    reads = 0
+
+    def read() -> None:
+        nonlocal reads
+        deadline = time.monotonic() + 1.5
+        workers = 1
+        while time.monotonic() < deadline:
+            workers = 24 if workers == 1 else 1
+            manager.reconfigure(service_id, workers)
+            for _ in range(20):
+                try:
+                    manager.status().summary()
+                except Exception as exc:
+                    failures.append(f"{type(exc).__name__}: {exc}")
+                reads += 1
+        report("read", reads=reads, failures=failures)
+        manager.shutdown()
+
+    threading.Thread(target=read, daemon=True).start()
+    manager.run()

@@ -154,3 +154,16 @@ def test_reap_adopted_keeps_worker_status() -> None:
     outcome = json.loads(result.stdout)
 
     assert outcome == {"count": 1, "orphan_left": False, "worker_status": [7]}
+
+
+def test_status_during_worker_churn(
+    manager_process: Callable[..., ManagerProcess],
+) -> None:
+    app = manager_process("policy_apps:status_churn_app", sys_path=[APPS_DIR])
+
+    seen = app.wait_event("read", timeout=30)
+    status = app.wait_exit(30)
+
+    assert seen["failures"] == []
+    assert seen["reads"] > 100
+    assert status == 0

@@ -127,12 +127,13 @@ class MasterLoop:
         signals: SignalWakeup | None = None,
         listeners: Sequence[LifecycleListener] = (),
         control_socket: str | None = None,
-        publish: Callable[[ManagerStatus], None] | None = None,
     ) -> None:
         self._supervisor = supervisor
+        # Held while the supervisor changes, so that status() can read it
+        # from any thread.
+        self._state_lock = threading.Lock()
         self._control_socket = control_socket
         self._operator: OperatorSocket | None = None
-        self._publish = publish
         self._context = context
         self._hooks = hooks
         self._requests = requests
@@ -219,13 +220,13 @@ class MasterLoop:
             self._schedule_tick()
             ready = selector.select(self._timeout())
             if self._operator is not None:
-                self._operator.serve(ready, self._current_status)
+                self._operator.serve(ready, self.status)
             self._process_wakeups(wakeup, spawner, control, ready=[key.data for key, _ in ready])
             now = self._clock.now()
             if self._deadline is not None and now >= self._deadline:
                 self._handle(TimerFired())
             if self._next_tick is not None and now >= self._next_tick:
-                self._tick(now)
+                self._tick()
 
     def _timeout(self) -> float | None:
         wake_at = [t for t in (self._deadline, self._next_tick) if t is not None]
@@ -244,25 +245,28 @@ class MasterLoop:
         if self._next_tick is None or soonest < self._next_tick:
             self._next_tick = soonest
 
-    def _tick(self, now: float) -> None:
+    def _tick(self) -> None:
         self._next_tick = None
-        self._listeners.liveness_tick(self._supervisor.status(now))
+        self._listeners.liveness_tick(self.status())
 
-    def _current_status(self) -> ManagerStatus:
-        return self._supervisor.status(self._clock.now())
+    def status(self) -> ManagerStatus:
+        """Return a snapshot of the manager and its workers as of now.
+
+        Safe to call from any thread, during the loop and after it. The
+        snapshot is built on demand: a status that nobody reads costs the
+        loop nothing.
+        """
+        with self._state_lock:
+            return self._supervisor.status(self._clock.now())
 
     def _notify_status(self) -> None:
+        if not self._listeners:
+            return
         revision = self._supervisor.revision
         if revision == self._notified_revision:
             return
-        if not self._listeners and self._publish is None:
-            return
         self._notified_revision = revision
-        status = self._current_status()
-        if self._publish is not None:
-            self._publish(status)
-        if self._listeners:
-            self._listeners.status_changed(status)
+        self._listeners.status_changed(self.status())
 
     def _process_wakeups(
         self,
@@ -329,7 +333,8 @@ class MasterLoop:
     def _handle(self, event: Event) -> None:
         pending: collections.deque[Event] = collections.deque([event])
         while pending:
-            step = self._supervisor.handle(pending.popleft(), self._clock.now())
+            with self._state_lock:
+                step = self._supervisor.handle(pending.popleft(), self._clock.now())
             self._deadline = step.deadline
             commands = step.commands
             for index, command in enumerate(commands):
@@ -421,34 +426,42 @@ class MasterLoop:
     def _exit(self, command: ExitManager) -> None:
         LOG.info("All workers have ended; master exiting with status %d", command.status)
         self._status = command.status
-        if self._publish is not None:
-            self._publish(self._current_status())
 
     def _announce(
         self, command: AnnounceReady | AnnounceReloading | AnnounceReloaded | AnnounceStopping
     ) -> None:
-        status = self._supervisor.status(self._clock.now())
+        # The snapshot is built only for a listener or a log line that
+        # shows it.
+        if isinstance(command, AnnounceReloaded):
+            self._announce_reloaded(command)
+            return
+        if isinstance(command, AnnounceReady) and LOG.isEnabledFor(logging.INFO):
+            LOG.info("Manager ready: %s", self.status().summary())
+        if not self._listeners:
+            return
+        status = self.status()
         if isinstance(command, AnnounceReady):
-            LOG.info("Manager ready: %s", status.summary())
             self._listeners.ready(status)
         elif isinstance(command, AnnounceReloading):
             self._listeners.reloading(status)
-        elif isinstance(command, AnnounceReloaded):
-            if command.cancelled:
-                LOG.warning("Reload cancelled by a hook; the workers keep running as they were")
-            elif command.failed:
-                LOG.error(
-                    "Reload failed: a rolling replacement was not ready in time; "
-                    "the workers not yet replaced keep running: %s",
-                    status.summary(),
-                )
-            else:
-                LOG.info("Reload complete: %s", status.summary())
-            self._listeners.reloaded(status)
         elif isinstance(command, AnnounceStopping):
             self._listeners.stopping(status)
         else:
             assert_never(command)
+
+    def _announce_reloaded(self, command: AnnounceReloaded) -> None:
+        if command.cancelled:
+            LOG.warning("Reload cancelled by a hook; the workers keep running as they were")
+        elif command.failed:
+            LOG.error(
+                "Reload failed: a rolling replacement was not ready in time; "
+                "the workers not yet replaced keep running: %s",
+                self.status().summary(),
+            )
+        elif LOG.isEnabledFor(logging.INFO):
+            LOG.info("Reload complete: %s", self.status().summary())
+        if self._listeners:
+            self._listeners.reloaded(self.status())
 
     def _report_service_ended(self, command: ReportServiceEnded) -> None:
         spec = self._supervisor.spec(command.service_id)
@@ -463,7 +476,7 @@ class MasterLoop:
                 within,
                 action,
             )
-            self._listeners.give_up(self._supervisor.status(self._clock.now()))
+            self._listeners.give_up(self.status())
         else:
             LOG.info("Service %s finished: every worker has ended for good", name)
 
@@ -474,7 +487,8 @@ class MasterLoop:
         except Exception as exc:
             LOG.debug("Spawn of worker %s failed", self._worker_name(slot), exc_info=True)
             return SpawnFailed(slot, f"{type(exc).__name__}: {exc}")
-        LOG.info("Started worker %s with pid %d", self._worker_name(slot), worker.pid)
+        if LOG.isEnabledFor(logging.INFO):
+            LOG.info("Started worker %s with pid %d", self._worker_name(slot), worker.pid)
         if self._listeners:
             self._listeners.worker_event(
                 self._worker_event(WorkerEventKind.STARTED, slot, worker.pid)
@@ -494,6 +508,9 @@ class MasterLoop:
         return WorkerEvent(kind, slot.service_id, name, slot.worker_id, pid, exit_code, stop_reason)
 
     def _log_signal(self, command: SignalWorker) -> None:
+        warned = command.reason in (StopReason.STARTUP_TIMEOUT, StopReason.HUNG)
+        if not LOG.isEnabledFor(logging.WARNING if warned else logging.INFO):
+            return  # a reload of many workers would otherwise format a name each
         name = self._worker_name(command.slot)
         if command.signal is WorkerSignal.RELOAD:
             LOG.info("Reloading worker %s pid %d", name, command.pid)
@@ -518,6 +535,9 @@ class MasterLoop:
             LOG.info("Stopping worker %s pid %d (%s)", name, command.pid, reason)
 
     def _log_exit(self, command: ReportWorkerExit) -> None:
+        unexpected = command.respawn_delay is not None and command.stop_reason is None
+        if not LOG.isEnabledFor(logging.WARNING if unexpected else logging.INFO):
+            return
         name = self._worker_name(command.slot)
         how = describe_exit(command.exit_code)
         if command.respawn_delay is None:

@@ -5,16 +5,24 @@ caught signal to a non-blocking pipe that the loop watches with its
 selector, and the loop acts on the numbers it reads. The same pipe takes a
 zero byte from threads that want the loop to look at its queue, since no
 signal has the number 0.
+
+The calls go to ``_signal``, the C module under ``signal``: the wrappers of
+``signal`` turn every number into an enum member and back, which costs the
+master time at each spawn, and costs a new worker copy-on-write faults on
+objects it would not otherwise touch.
 """
 
 from __future__ import annotations
 
+import _signal  # type: ignore[import-not-found]  # no stub; the C half of signal
 import contextlib
 import os
 import signal
+from collections.abc import Callable
 from collections.abc import Iterable
 from collections.abc import Iterator
 from types import FrameType
+from typing import Any
 from typing import Final
 from typing import final
 
@@ -23,9 +31,25 @@ WAKE_BYTE: Final = b"\0"
 
 _READ_SIZE: Final = 4096
 
+_c_signal: Callable[[int, Any], Any] = _signal.signal
+_sigmask: Callable[[int, Iterable[int]], set[int]] | None = getattr(
+    _signal, "pthread_sigmask", None
+)
+
 
 def _ignore(signum: int, frame: FrameType | None) -> None:
     """Do nothing: the C handler has already written to the wakeup fd."""
+
+
+def _set_handler(signum: int, handler: object) -> object:
+    """Install ``handler`` for ``signum``; return the previous handler.
+
+    The C function knows SIG_DFL and SIG_IGN as plain ints, not as the
+    members of ``signal.Handlers``.
+    """
+    if isinstance(handler, int):
+        handler = int(handler)
+    return _c_signal(signum, handler)
 
 
 def available_signals(*names: str) -> list[signal.Signals]:
@@ -41,20 +65,20 @@ def blocked(signals: Iterable[int]) -> Iterator[None]:
     them runs one of the parent's handlers before the child installs its
     own. Where ``pthread_sigmask`` is missing, nothing is blocked.
     """
-    if not hasattr(signal, "pthread_sigmask"):
+    if _sigmask is None:
         yield
         return
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, signals)
+    previous = _sigmask(signal.SIG_BLOCK, signals)
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        _sigmask(signal.SIG_SETMASK, previous)
 
 
 def unblock(signals: Iterable[int]) -> None:
     """Unblock ``signals`` in the calling thread, where the platform can."""
-    if hasattr(signal, "pthread_sigmask"):
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, signals)
+    if _sigmask is not None:
+        _sigmask(signal.SIG_UNBLOCK, signals)
 
 
 # The wakeup of this process, undone in any child forked from it: see
@@ -77,7 +101,7 @@ def _forget_in_child() -> None:
     _active = None
     signal.set_wakeup_fd(-1)
     for signum, handler in wakeup.previous_handlers.items():
-        signal.signal(signum, handler)  # type: ignore[arg-type]
+        _set_handler(signum, handler)
 
 
 if hasattr(os, "register_at_fork"):
@@ -103,9 +127,9 @@ class SignalWakeup:
         self.previous_handlers: dict[int, object] = {}
         self._previous_wakeup_fd = signal.set_wakeup_fd(self._write_fd, warn_on_full_buffer=False)
         for signum in caught:
-            self.previous_handlers[signum] = signal.signal(signum, _ignore)
+            self.previous_handlers[signum] = _set_handler(signum, _ignore)
         for signum in ignored:
-            self.previous_handlers[signum] = signal.signal(signum, signal.SIG_IGN)
+            self.previous_handlers[signum] = _set_handler(signum, signal.SIG_IGN)
         _active = self
 
     def __repr__(self) -> str:
@@ -147,7 +171,7 @@ class SignalWakeup:
         if _active is self:
             _active = None
         for signum, handler in self.previous_handlers.items():
-            signal.signal(signum, handler)  # type: ignore[arg-type]
+            _set_handler(signum, handler)
         signal.set_wakeup_fd(self._previous_wakeup_fd)
         os.close(self._read_fd)
         os.close(self._write_fd)

@@ -185,18 +185,18 @@ class _WorkerLoop:
         selector.register(self._wakeup.fd, selectors.EVENT_READ)
         if self._master.fd is not None:
             selector.register(self._master.fd, selectors.EVENT_READ)
+        watched = self._master.fd
         while True:
-            selector.select(self._timeout())
+            ready = selector.select(self._timeout())
             for byte in self._wakeup.drain():
                 if byte:
                     self._on_signal(byte)
-            while True:
-                try:
-                    status = self._results.get_nowait()
-                except queue.Empty:
-                    break
-                exit_worker(status)
-            if not self._terminating and not self._master.master_alive():
+            if not self._results.empty():
+                exit_worker(self._results.get())
+            # With a pidfd, the master is checked only when its pidfd is
+            # readable, not at every signal or reload.
+            check_master = watched is None or any(key.fd == watched for key, _ in ready)
+            if check_master and not self._terminating and not self._master.master_alive():
                 self._on_master_death()
             if (
                 self._terminate_deadline is not None
