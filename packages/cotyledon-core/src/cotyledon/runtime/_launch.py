@@ -100,11 +100,13 @@ def fork_worker(bootstrap: WorkerBootstrap) -> ForkedChild:
 
     The caller blocks the signals whose handlers the child must not run.
     """
+    # Decided here, so that the child spends no time on it.
+    reset_multiprocessing = _multiprocessing_has_state()
     pid = os.fork()
     if pid == 0:
         # Nothing may return from here into the master's code.
         try:
-            _after_fork_in_child()
+            _after_fork_in_child(reset_multiprocessing)
             worker_main(bootstrap)
         except BaseException:
             with contextlib.suppress(BaseException):
@@ -114,14 +116,46 @@ def fork_worker(bootstrap: WorkerBootstrap) -> ForkedChild:
     return ForkedChild(pid)
 
 
-def _after_fork_in_child() -> None:
+def _multiprocessing_has_state() -> bool:
+    """Tell whether a forked child has any ``multiprocessing`` state to reset.
+
+    Most masters have none: then the child skips the reset, which would
+    otherwise touch (and so copy) pages of the master's memory for nothing.
+    """
+    # NOTE: these are private names of multiprocessing (3.10 to 3.13). A
+    # missing one counts as state, so that the child tries its reset.
+    finalizers = getattr(multiprocessing.util, "_finalizer_registry", None)
+    # The dict inside the WeakValueDictionary: its own len() is Python code.
+    # Entries that wait for removal still count, which errs on the safe side.
+    after_forkers = getattr(
+        getattr(multiprocessing.util, "_afterfork_registry", None), "data", None
+    )
+    children = getattr(multiprocessing.process, "_children", None)
+    return (
+        finalizers is None
+        or len(finalizers) > 0
+        or after_forkers is None
+        or len(after_forkers) > 0
+        or children is None
+        or len(children) > 0
+    )
+
+
+def _after_fork_in_child(reset_multiprocessing: bool) -> None:
     """Do in a forked worker what ``multiprocessing`` does in its children.
 
     The after-fork callbacks reset the ``multiprocessing`` queues, locks
     and connections made in the master. Its finalizers and children
-    belong to the master. Standard input goes to /dev/null, so that no
-    worker reads what the terminal sends to the master.
+    belong to the master. The master decides whether there is any of it
+    to reset. Standard input goes to /dev/null, so that no worker reads what
+    the terminal sends to the master.
     """
+    if reset_multiprocessing:
+        _reset_multiprocessing()
+    _stdin_from_devnull()
+
+
+def _reset_multiprocessing() -> None:
     # NOTE: these are private names of multiprocessing (3.10 to 3.13). Each
     # step is skipped when its name is missing.
     finalizers = getattr(multiprocessing.util, "_finalizer_registry", None)
@@ -133,7 +167,6 @@ def _after_fork_in_child() -> None:
     children = getattr(multiprocessing.process, "_children", None)
     if isinstance(children, set):
         children.clear()
-    _stdin_from_devnull()
 
 
 def _stdin_from_devnull() -> None:
