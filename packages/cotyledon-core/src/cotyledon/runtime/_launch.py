@@ -23,6 +23,7 @@ import os
 import sys
 from typing import Final
 from typing import Protocol
+from typing import TextIO
 from typing import final
 
 from cotyledon.runtime._worker import WorkerBootstrap
@@ -100,13 +101,16 @@ def fork_worker(bootstrap: WorkerBootstrap) -> ForkedChild:
 
     The caller blocks the signals whose handlers the child must not run.
     """
-    # Decided here, so that the child spends no time on it.
+    # Decided and opened here, so that the child spends no time on them.
+    kit = _kit
+    if kit is None or kit.owner_pid != os.getpid():
+        kit = _new_fork_kit()
     reset_multiprocessing = _multiprocessing_has_state()
     pid = os.fork()
     if pid == 0:
         # Nothing may return from here into the master's code.
         try:
-            _after_fork_in_child(reset_multiprocessing)
+            _after_fork_in_child(reset_multiprocessing, kit)
             worker_main(bootstrap)
         except BaseException:
             with contextlib.suppress(BaseException):
@@ -141,7 +145,84 @@ def _multiprocessing_has_state() -> bool:
     )
 
 
-def _after_fork_in_child(reset_multiprocessing: bool) -> None:
+@final
+class _ForkKit:
+    """The descriptor and file that a master opens once for all the workers
+    that it forks.
+
+    A forked child inherits these and only puts them in place: building
+    them in each child would run code that copies pages of the master's
+    memory, dozens per worker. Each part is None when the master could not
+    open it, and each child then does that part itself.
+    """
+
+    __slots__ = ("owner_pid", "stdin_fd", "stdin_file")
+
+    def __init__(self) -> None:
+        self.owner_pid = os.getpid()
+        self.stdin_fd: int | None = None
+        self.stdin_file: TextIO | None = None
+        with contextlib.suppress(OSError):
+            # Close-on-exec: the programs that the master runs keep their
+            # own standard input.
+            self.stdin_fd = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+            self.stdin_file = _text_file_on_fd_0()
+
+    def __repr__(self) -> str:
+        return f"<_ForkKit owner_pid={self.owner_pid} stdin_fd={self.stdin_fd}>"
+
+    def stdin_in_child(self) -> None:
+        """Make /dev/null the standard input of the calling forked child."""
+        fd = self.stdin_fd
+        if fd is None:
+            _stdin_from_devnull()
+            return
+        try:
+            if fd == 0:
+                # The master had no descriptor 0 when it opened /dev/null,
+                # which is there already but closed on exec: the programs
+                # that the worker runs must get it too.
+                os.set_inheritable(0, True)
+            else:
+                os.dup2(fd, 0)
+                os.close(fd)
+        except OSError:
+            # Code of the master closed the descriptor: open /dev/null again.
+            _stdin_from_devnull()
+            return
+        if self.stdin_file is not None:
+            sys.stdin = self.stdin_file
+        else:
+            sys.stdin = open(0, encoding="utf-8", closefd=False)  # noqa: SIM115
+
+
+def _text_file_on_fd_0() -> TextIO | None:
+    """Return the text file that a worker's ``sys.stdin`` becomes once
+    /dev/null is its descriptor 0, or None when each worker opens its own.
+
+    A file's ``seekable()`` and ``tell()`` follow the descriptor that it was
+    opened on: /dev/null is seekable, a terminal or a pipe is not. Over
+    those, each worker opens its own file once /dev/null is in place.
+    """
+    try:
+        file = open(0, encoding="utf-8", closefd=False)  # noqa: SIM115
+    except OSError:
+        return None  # no descriptor 0 in the master
+    return file if file.seekable() else None
+
+
+_kit: _ForkKit | None = None
+"""The kit of this process, which keeps it for its life, for the workers of
+any manager that it runs."""
+
+
+def _new_fork_kit() -> _ForkKit:
+    global _kit  # noqa: PLW0603 - one per process, see above
+    _kit = _ForkKit()
+    return _kit
+
+
+def _after_fork_in_child(reset_multiprocessing: bool, kit: _ForkKit) -> None:
     """Do in a forked worker what ``multiprocessing`` does in its children.
 
     The after-fork callbacks reset the ``multiprocessing`` queues, locks
@@ -152,7 +233,7 @@ def _after_fork_in_child(reset_multiprocessing: bool) -> None:
     """
     if reset_multiprocessing:
         _reset_multiprocessing()
-    _stdin_from_devnull()
+    kit.stdin_in_child()
 
 
 def _reset_multiprocessing() -> None:

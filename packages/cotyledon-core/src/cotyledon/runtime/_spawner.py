@@ -85,7 +85,10 @@ class Spawner:
         self._program_name = program_name
         self._control_address = control_address
         self._master_pid = os.getpid()
-        self._master_fds = tuple(master_fds)
+        # A forked worker has /dev/null at descriptor 0 before it closes the
+        # master's descriptors (see _launch): one that the master had there,
+        # when it started without a standard input, is gone already.
+        self._master_fds = tuple(fd for fd in master_fds if fd != 0)
         self._processes: dict[int, WorkerProcess] = {}
         self._start_method = context.get_start_method()
 
