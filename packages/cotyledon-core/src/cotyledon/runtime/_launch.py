@@ -21,13 +21,23 @@ import multiprocessing.process
 import multiprocessing.util
 import os
 import sys
+from typing import TYPE_CHECKING
 from typing import Final
 from typing import Protocol
 from typing import TextIO
 from typing import final
 
+from cotyledon.runtime._worker import CAN_MASK_SIGNALS
+from cotyledon.runtime._worker import SPAWN_BLOCKED_NUMBERS
 from cotyledon.runtime._worker import WorkerBootstrap
 from cotyledon.runtime._worker import worker_main
+
+if TYPE_CHECKING:
+    import signal as _signal
+else:
+    # The C functions that the signal module wraps, with the same
+    # arguments: see SPAWN_BLOCKED_NUMBERS.
+    import _signal
 
 LOG = logging.getLogger(__name__)
 
@@ -99,14 +109,24 @@ class ForkedChild:
 def fork_worker(bootstrap: WorkerBootstrap) -> ForkedChild:
     """Fork a worker that runs ``bootstrap``, or raise OSError when fork fails.
 
-    The caller blocks the signals whose handlers the child must not run.
+    The child starts with ``SPAWN_BLOCKED_SIGNALS`` blocked, so that it
+    cannot run one of the master's handlers before it has installed its
+    own. The caller's mask is restored in the master.
     """
     # Decided and opened here, so that the child spends no time on them.
     kit = _kit
     if kit is None or kit.owner_pid != os.getpid():
         kit = _new_fork_kit()
     reset_multiprocessing = _multiprocessing_has_state()
-    pid = os.fork()
+    previous = None
+    if CAN_MASK_SIGNALS:
+        previous = _signal.pthread_sigmask(_signal.SIG_BLOCK, SPAWN_BLOCKED_NUMBERS)
+    try:
+        pid = os.fork()
+    except BaseException:
+        if previous is not None:
+            _signal.pthread_sigmask(_signal.SIG_SETMASK, previous)
+        raise
     if pid == 0:
         # Nothing may return from here into the master's code.
         try:
@@ -117,6 +137,8 @@ def fork_worker(bootstrap: WorkerBootstrap) -> ForkedChild:
                 LOG.exception("Worker process %d failed before its loop started", os.getpid())
         finally:
             os._exit(1)
+    if previous is not None:
+        _signal.pthread_sigmask(_signal.SIG_SETMASK, previous)
     return ForkedChild(pid)
 
 

@@ -29,7 +29,6 @@ from cotyledon.runtime._launch import fork_worker
 from cotyledon.runtime._launch import start_in_context
 from cotyledon.runtime._signals import available_signals
 from cotyledon.runtime._signals import blocked
-from cotyledon.runtime._worker import SPAWN_BLOCKED_SIGNALS
 from cotyledon.runtime._worker import WorkerBootstrap
 from cotyledon.runtime._worker import WorkerRecipe
 
@@ -112,7 +111,9 @@ class Spawner:
         child: Child
         if self._start_method == "fork":
             # A forked child has copies of every descriptor of the master;
-            # it closes those that are the master's own business.
+            # it closes those that are the master's own business. The
+            # signals that it must not handle with the master's handlers
+            # stay blocked until it has its own: fork_worker blocks them.
             bootstrap = WorkerBootstrap(
                 recipe,
                 self._master_pid,
@@ -120,8 +121,7 @@ class Spawner:
                 self._control_address,
                 self._master_fds,
             )
-            with blocked(SPAWN_BLOCKED_SIGNALS):
-                child = fork_worker(bootstrap)
+            child = fork_worker(bootstrap)
         else:
             # The child execs a new interpreter (spawn) or is forked by the
             # fork server, and has the default handlers until it has
