@@ -69,34 +69,33 @@ class Child(Protocol):
 class ForkedChild:
     """A worker that the master forked itself, and reaps by pid."""
 
-    __slots__ = ("_pid",)
+    # Plain attributes rather than properties, which the master would call at
+    # each spawn. Each Python function that the master runs writes to the
+    # pages of its objects (reference counts), and the workers forked before
+    # then no longer share those pages with it.
+    __slots__ = ("pid",)
+
+    sentinel: Final = None
+    """None: the end of a forked worker comes with SIGCHLD."""
 
     def __init__(self, pid: int) -> None:
-        self._pid = pid
+        self.pid: Final = pid
 
     def __repr__(self) -> str:
-        return f"<ForkedChild pid={self._pid}>"
-
-    @property
-    def pid(self) -> int:
-        return self._pid
-
-    @property
-    def sentinel(self) -> None:
-        return None
+        return f"<ForkedChild pid={self.pid}>"
 
     def poll(self) -> int | None:
         try:
-            pid, status = os.waitpid(self._pid, os.WNOHANG)
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
         except ChildProcessError:
-            pid, status = self._pid, -1
+            pid, status = self.pid, -1
         if pid == 0:
             return None
         if status == -1:
             LOG.error(
                 "The exit status of worker process %d was taken by another waiter "
                 "(os.wait() in a hook?); reporting exit code %d",
-                self._pid,
+                self.pid,
                 LOST_EXIT_CODE,
             )
             return LOST_EXIT_CODE

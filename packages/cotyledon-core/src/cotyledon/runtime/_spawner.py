@@ -146,8 +146,12 @@ class Spawner:
         # harmlessly, once the child has exec'd (spawn) or is not ours
         # (forkserver).
         if hasattr(os, "setpgid"):
-            with contextlib.suppress(OSError):
+            # Not contextlib.suppress, whose Python code would run at each
+            # spawn: see ForkedChild.
+            try:  # noqa: SIM105
                 os.setpgid(pid, pid)
+            except OSError:
+                pass
         worker = WorkerProcess(slot, pid, child)
         self._processes[pid] = worker
         if child.sentinel is not None:
