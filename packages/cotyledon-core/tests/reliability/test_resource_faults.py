@@ -104,10 +104,11 @@ def test_fd_limit_respawn_recovers(start_app: StartApp) -> None:
     app.wait_ready()
     wait_settled(app, {"steady": WORKERS})
     original = resource.prlimit(app.pid, resource.RLIMIT_NOFILE)
-    # One descriptor to spare. Forking takes no descriptor in the master,
-    # but each new worker inherits the limit and the master's descriptors,
-    # so it fails with EMFILE when it makes its own pipes, and exits.
-    low = _open_fds(app.pid) + 1
+    # No descriptor to spare. Forking takes no descriptor in the master,
+    # but each new worker inherits the limit and the master's descriptors.
+    # It frees one as it moves the master's /dev/null to its standard
+    # input, so it fails with EMFILE when it makes its own pipe, and exits.
+    low = _open_fds(app.pid)
     resource.prlimit(app.pid, resource.RLIMIT_NOFILE, (low, original[1]))
 
     _kill_all_workers(app)

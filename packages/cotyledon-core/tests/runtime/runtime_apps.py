@@ -366,6 +366,59 @@ def mp_queue_app() -> None:
     manager.run()
 
 
+class StdinProbe(cotyledon.Service):
+    """Reports what its standard input is, and what a program that it runs
+    reads from the standard input that it inherits."""
+
+    name = "stdin-probe"
+
+    def __init__(self, worker_id: WorkerId) -> None:
+        super().__init__(worker_id)
+        self._stop = threading.Event()
+
+    def run(self) -> None:
+        # cat exits 1 when it has no standard input to read.
+        cat = subprocess.run(["cat"], capture_output=True, timeout=10, check=False)
+        report(
+            "run",
+            service=self.name,
+            worker_id=self.worker_id,
+            stdin=os.readlink("/proc/self/fd/0"),
+            stdin_fileno=sys.stdin.fileno(),
+            stdin_seekable=sys.stdin.seekable(),
+            stdin_read=sys.stdin.read(),
+            cat_status=cat.returncode,
+            cat_output=cat.stdout.decode(),
+        )
+        self._stop.wait()
+
+    def terminate(self) -> None:
+        self._stop.set()
+
+
+def pipe_stdin_app() -> None:
+    """The master's standard input is a pipe with data in it, part of which
+    the master read: a worker reads none of it."""
+    read_end, write_end = os.pipe()
+    os.write(write_end, b"first line\nfor the master only\n")
+    os.close(write_end)
+    os.dup2(read_end, 0)
+    os.close(read_end)
+    sys.stdin = open(0, encoding="utf-8", closefd=False)  # noqa: SIM115
+    report("master_stdin", line=sys.stdin.readline())
+    manager = cotyledon.ServiceManager()
+    manager.add(StdinProbe, 1)
+    manager.run()
+
+
+def no_stdin_app() -> None:
+    """The master has no descriptor 0 when it starts its workers."""
+    os.close(0)
+    manager = cotyledon.ServiceManager()
+    manager.add(StdinProbe, 1)
+    manager.run()
+
+
 def hook_child_app() -> None:
     """A hook of the master starts a child that exits while workers restart."""
     manager = cotyledon.ServiceManager()

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import signal
+import subprocess
+import sys
+import textwrap
 
 from runtime_support import StartApp
 from runtime_support import is_running
@@ -26,6 +29,71 @@ def test_forked_worker_reads_stdin_from_devnull(start_app: StartApp) -> None:
     assert run["stdin_read"] == ""
     app.send_signal(signal.SIGTERM)
     assert app.wait_exit() == 0
+
+
+def test_worker_stdin_from_master_pipe(start_app: StartApp) -> None:
+    app = start_app("pipe_stdin_app")
+    assert app.wait_event("master_stdin")["line"] == "first line\n"
+    run = app.wait_event("run")
+
+    assert run["stdin"] == "/dev/null"
+    assert run["stdin_fileno"] == 0
+    assert run["stdin_seekable"] is True
+    assert run["stdin_read"] == ""
+    assert run["cat_status"] == 0
+    assert run["cat_output"] == ""
+    app.send_signal(signal.SIGTERM)
+    assert app.wait_exit() == 0
+
+
+def test_worker_stdin_without_master_stdin(start_app: StartApp) -> None:
+    app = start_app("no_stdin_app")
+    run = app.wait_event("run")
+
+    assert run["stdin"] == "/dev/null"
+    assert run["stdin_read"] == ""
+    # The programs that the worker runs inherit /dev/null as well.
+    assert run["cat_status"] == 0
+    assert run["cat_output"] == ""
+    app.send_signal(signal.SIGTERM)
+    assert app.wait_exit() == 0
+
+
+# A master whose /dev/null for its workers lands on descriptor 0. Its child
+# prints what cat reads from the standard input that it inherits, then what
+# the child itself reads.
+_KIT_ON_FD_0 = textwrap.dedent(
+    """
+    import os, subprocess, sys
+    from cotyledon.runtime import _launch
+
+    os.close(0)
+    kit = _launch._ForkKit()
+    print(kit.stdin_fd, flush=True)
+    pid = os.fork()
+    if pid == 0:
+        kit.stdin_in_child()
+        cat = subprocess.run(["cat"], capture_output=True, timeout=10, check=False)
+        print(cat.returncode, repr(cat.stdout), sys.stdin.fileno(), repr(sys.stdin.read()))
+        sys.stdout.flush()
+        os._exit(0)
+    os.waitpid(pid, 0)
+    """
+)
+
+
+def test_fork_kit_devnull_on_descriptor_0() -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", _KIT_ON_FD_0], capture_output=True, timeout=30, check=True
+    )
+    kit_fd, child = result.stdout.decode().splitlines()
+    cat_status, cat_output, stdin_fileno, stdin_read = child.split()
+
+    assert kit_fd == "0"
+    assert cat_status == "0"
+    assert cat_output == "b''"
+    assert stdin_fileno == "0"
+    assert stdin_read == "''"
 
 
 def test_master_leaves_a_hook_child_to_its_owner(start_app: StartApp) -> None:

@@ -107,7 +107,9 @@ class ControlClient:
 
     def send(self, report: WorkerReport) -> None:
         """Send a report to the master, or queue it for the sender thread."""
-        data = f"{os.getpid()} {report.value}".encode("ascii")
+        # _value_ is the member's plain attribute: ``value`` is a property
+        # whose Python code would be one more thing that a new worker runs.
+        data = f"{os.getpid()} {report._value_}".encode("ascii")
         with self._lock:
             if self._sender is None:
                 try:

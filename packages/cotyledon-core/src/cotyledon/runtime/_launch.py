@@ -21,12 +21,23 @@ import multiprocessing.process
 import multiprocessing.util
 import os
 import sys
+from typing import TYPE_CHECKING
 from typing import Final
 from typing import Protocol
+from typing import TextIO
 from typing import final
 
+from cotyledon.runtime._worker import CAN_MASK_SIGNALS
+from cotyledon.runtime._worker import SPAWN_BLOCKED_NUMBERS
 from cotyledon.runtime._worker import WorkerBootstrap
 from cotyledon.runtime._worker import worker_main
+
+if TYPE_CHECKING:
+    import signal as _signal
+else:
+    # The C functions that the signal module wraps, with the same
+    # arguments: see SPAWN_BLOCKED_NUMBERS.
+    import _signal
 
 LOG = logging.getLogger(__name__)
 
@@ -58,34 +69,33 @@ class Child(Protocol):
 class ForkedChild:
     """A worker that the master forked itself, and reaps by pid."""
 
-    __slots__ = ("_pid",)
+    # Plain attributes rather than properties, which the master would call at
+    # each spawn. Each Python function that the master runs writes to the
+    # pages of its objects (reference counts), and the workers forked before
+    # then no longer share those pages with it.
+    __slots__ = ("pid",)
+
+    sentinel: Final = None
+    """None: the end of a forked worker comes with SIGCHLD."""
 
     def __init__(self, pid: int) -> None:
-        self._pid = pid
+        self.pid: Final = pid
 
     def __repr__(self) -> str:
-        return f"<ForkedChild pid={self._pid}>"
-
-    @property
-    def pid(self) -> int:
-        return self._pid
-
-    @property
-    def sentinel(self) -> None:
-        return None
+        return f"<ForkedChild pid={self.pid}>"
 
     def poll(self) -> int | None:
         try:
-            pid, status = os.waitpid(self._pid, os.WNOHANG)
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
         except ChildProcessError:
-            pid, status = self._pid, -1
+            pid, status = self.pid, -1
         if pid == 0:
             return None
         if status == -1:
             LOG.error(
                 "The exit status of worker process %d was taken by another waiter "
                 "(os.wait() in a hook?); reporting exit code %d",
-                self._pid,
+                self.pid,
                 LOST_EXIT_CODE,
             )
             return LOST_EXIT_CODE
@@ -98,30 +108,156 @@ class ForkedChild:
 def fork_worker(bootstrap: WorkerBootstrap) -> ForkedChild:
     """Fork a worker that runs ``bootstrap``, or raise OSError when fork fails.
 
-    The caller blocks the signals whose handlers the child must not run.
+    The child starts with ``SPAWN_BLOCKED_SIGNALS`` blocked, so that it
+    cannot run one of the master's handlers before it has installed its
+    own. The caller's mask is restored in the master.
     """
-    pid = os.fork()
+    # Decided and opened here, so that the child spends no time on them.
+    kit = _kit
+    if kit is None or kit.owner_pid != os.getpid():
+        kit = _new_fork_kit()
+    reset_multiprocessing = _multiprocessing_has_state()
+    previous = None
+    if CAN_MASK_SIGNALS:
+        previous = _signal.pthread_sigmask(_signal.SIG_BLOCK, SPAWN_BLOCKED_NUMBERS)
+    try:
+        pid = os.fork()
+    except BaseException:
+        if previous is not None:
+            _signal.pthread_sigmask(_signal.SIG_SETMASK, previous)
+        raise
     if pid == 0:
         # Nothing may return from here into the master's code.
         try:
-            _after_fork_in_child()
+            _after_fork_in_child(reset_multiprocessing, kit)
             worker_main(bootstrap)
         except BaseException:
             with contextlib.suppress(BaseException):
                 LOG.exception("Worker process %d failed before its loop started", os.getpid())
         finally:
             os._exit(1)
+    if previous is not None:
+        _signal.pthread_sigmask(_signal.SIG_SETMASK, previous)
     return ForkedChild(pid)
 
 
-def _after_fork_in_child() -> None:
+def _multiprocessing_has_state() -> bool:
+    """Tell whether a forked child has any ``multiprocessing`` state to reset.
+
+    Most masters have none: then the child skips the reset, which would
+    otherwise touch (and so copy) pages of the master's memory for nothing.
+    """
+    # NOTE: these are private names of multiprocessing (3.10 to 3.13). A
+    # missing one counts as state, so that the child tries its reset.
+    finalizers = getattr(multiprocessing.util, "_finalizer_registry", None)
+    # The dict inside the WeakValueDictionary: its own len() is Python code.
+    # Entries that wait for removal still count, which errs on the safe side.
+    after_forkers = getattr(
+        getattr(multiprocessing.util, "_afterfork_registry", None), "data", None
+    )
+    children = getattr(multiprocessing.process, "_children", None)
+    return (
+        finalizers is None
+        or len(finalizers) > 0
+        or after_forkers is None
+        or len(after_forkers) > 0
+        or children is None
+        or len(children) > 0
+    )
+
+
+@final
+class _ForkKit:
+    """The descriptor and file that a master opens once for all the workers
+    that it forks.
+
+    A forked child inherits these and only puts them in place: building
+    them in each child would run code that copies pages of the master's
+    memory, dozens per worker. Each part is None when the master could not
+    open it, and each child then does that part itself.
+    """
+
+    __slots__ = ("owner_pid", "stdin_fd", "stdin_file")
+
+    def __init__(self) -> None:
+        self.owner_pid = os.getpid()
+        self.stdin_fd: int | None = None
+        self.stdin_file: TextIO | None = None
+        with contextlib.suppress(OSError):
+            # Close-on-exec: the programs that the master runs keep their
+            # own standard input.
+            self.stdin_fd = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+            self.stdin_file = _text_file_on_fd_0()
+
+    def __repr__(self) -> str:
+        return f"<_ForkKit owner_pid={self.owner_pid} stdin_fd={self.stdin_fd}>"
+
+    def stdin_in_child(self) -> None:
+        """Make /dev/null the standard input of the calling forked child."""
+        fd = self.stdin_fd
+        if fd is None:
+            _stdin_from_devnull()
+            return
+        try:
+            if fd == 0:
+                # The master had no descriptor 0 when it opened /dev/null,
+                # which is there already but closed on exec: the programs
+                # that the worker runs must get it too.
+                os.set_inheritable(0, True)
+            else:
+                os.dup2(fd, 0)
+                os.close(fd)
+        except OSError:
+            # Code of the master closed the descriptor: open /dev/null again.
+            _stdin_from_devnull()
+            return
+        if self.stdin_file is not None:
+            sys.stdin = self.stdin_file
+        else:
+            sys.stdin = open(0, encoding="utf-8", closefd=False)  # noqa: SIM115
+
+
+def _text_file_on_fd_0() -> TextIO | None:
+    """Return the text file that a worker's ``sys.stdin`` becomes once
+    /dev/null is its descriptor 0, or None when each worker opens its own.
+
+    A file's ``seekable()`` and ``tell()`` follow the descriptor that it was
+    opened on: /dev/null is seekable, a terminal or a pipe is not. Over
+    those, each worker opens its own file once /dev/null is in place.
+    """
+    try:
+        file = open(0, encoding="utf-8", closefd=False)  # noqa: SIM115
+    except OSError:
+        return None  # no descriptor 0 in the master
+    return file if file.seekable() else None
+
+
+_kit: _ForkKit | None = None
+"""The kit of this process, which keeps it for its life, for the workers of
+any manager that it runs."""
+
+
+def _new_fork_kit() -> _ForkKit:
+    global _kit  # noqa: PLW0603 - one per process, see above
+    _kit = _ForkKit()
+    return _kit
+
+
+def _after_fork_in_child(reset_multiprocessing: bool, kit: _ForkKit) -> None:
     """Do in a forked worker what ``multiprocessing`` does in its children.
 
     The after-fork callbacks reset the ``multiprocessing`` queues, locks
     and connections made in the master. Its finalizers and children
-    belong to the master. Standard input goes to /dev/null, so that no
-    worker reads what the terminal sends to the master.
+    belong to the master. The master decides whether there is any of it
+    to reset. Standard input goes to /dev/null, so that no worker reads what
+    the terminal sends to the master.
     """
+    if reset_multiprocessing:
+        _reset_multiprocessing()
+    kit.stdin_in_child()
+
+
+def _reset_multiprocessing() -> None:
     # NOTE: these are private names of multiprocessing (3.10 to 3.13). Each
     # step is skipped when its name is missing.
     finalizers = getattr(multiprocessing.util, "_finalizer_registry", None)
@@ -133,7 +269,6 @@ def _after_fork_in_child() -> None:
     children = getattr(multiprocessing.process, "_children", None)
     if isinstance(children, set):
         children.clear()
-    _stdin_from_devnull()
 
 
 def _stdin_from_devnull() -> None:

@@ -29,7 +29,6 @@ from cotyledon.runtime._launch import fork_worker
 from cotyledon.runtime._launch import start_in_context
 from cotyledon.runtime._signals import available_signals
 from cotyledon.runtime._signals import blocked
-from cotyledon.runtime._worker import SPAWN_BLOCKED_SIGNALS
 from cotyledon.runtime._worker import WorkerBootstrap
 from cotyledon.runtime._worker import WorkerRecipe
 
@@ -85,7 +84,10 @@ class Spawner:
         self._program_name = program_name
         self._control_address = control_address
         self._master_pid = os.getpid()
-        self._master_fds = tuple(master_fds)
+        # A forked worker has /dev/null at descriptor 0 before it closes the
+        # master's descriptors (see _launch): one that the master had there,
+        # when it started without a standard input, is gone already.
+        self._master_fds = tuple(fd for fd in master_fds if fd != 0)
         self._processes: dict[int, WorkerProcess] = {}
         self._start_method = context.get_start_method()
 
@@ -109,7 +111,9 @@ class Spawner:
         child: Child
         if self._start_method == "fork":
             # A forked child has copies of every descriptor of the master;
-            # it closes those that are the master's own business.
+            # it closes those that are the master's own business. The
+            # signals that it must not handle with the master's handlers
+            # stay blocked until it has its own: fork_worker blocks them.
             bootstrap = WorkerBootstrap(
                 recipe,
                 self._master_pid,
@@ -117,8 +121,7 @@ class Spawner:
                 self._control_address,
                 self._master_fds,
             )
-            with blocked(SPAWN_BLOCKED_SIGNALS):
-                child = fork_worker(bootstrap)
+            child = fork_worker(bootstrap)
         else:
             # The child execs a new interpreter (spawn) or is forked by the
             # fork server, and has the default handlers until it has
@@ -143,8 +146,12 @@ class Spawner:
         # harmlessly, once the child has exec'd (spawn) or is not ours
         # (forkserver).
         if hasattr(os, "setpgid"):
-            with contextlib.suppress(OSError):
+            # Not contextlib.suppress, whose Python code would run at each
+            # spawn: see ForkedChild.
+            try:  # noqa: SIM105
                 os.setpgid(pid, pid)
+            except OSError:
+                pass
         worker = WorkerProcess(slot, pid, child)
         self._processes[pid] = worker
         if child.sentinel is not None:
