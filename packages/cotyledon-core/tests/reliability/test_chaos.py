@@ -223,6 +223,10 @@ class Life:
             )
             signal_process(pid, signal.SIGKILL)
             exit_event = app.wait_worker_exited(service, worker_id, pid=pid, after=mark)
+            if exit_event.stop_reason is not None:
+                # A reload that a storm left pending replaced the worker
+                # before the kill: that exit is no crash, and backs nothing off.
+                continue
             if _restart_delay(app, f"{service}({worker_id})", pid) >= BACKOFF_STORM_DELAY:
                 return exit_event
         raise AssertionError(f"{service}({worker_id}) never backed off for {BACKOFF_STORM_DELAY} s")

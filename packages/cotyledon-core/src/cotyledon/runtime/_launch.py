@@ -21,23 +21,16 @@ import multiprocessing.process
 import multiprocessing.util
 import os
 import sys
-from typing import TYPE_CHECKING
 from typing import Final
 from typing import Protocol
 from typing import TextIO
 from typing import final
 
-from cotyledon.runtime._worker import CAN_MASK_SIGNALS
-from cotyledon.runtime._worker import SPAWN_BLOCKED_NUMBERS
+from cotyledon.runtime._signals import block
+from cotyledon.runtime._signals import restore
+from cotyledon.runtime._worker import SPAWN_BLOCKED_SIGNALS
 from cotyledon.runtime._worker import WorkerBootstrap
 from cotyledon.runtime._worker import worker_main
-
-if TYPE_CHECKING:
-    import signal as _signal
-else:
-    # The C functions that the signal module wraps, with the same
-    # arguments: see SPAWN_BLOCKED_NUMBERS.
-    import _signal
 
 LOG = logging.getLogger(__name__)
 
@@ -117,14 +110,11 @@ def fork_worker(bootstrap: WorkerBootstrap) -> ForkedChild:
     if kit is None or kit.owner_pid != os.getpid():
         kit = _new_fork_kit()
     reset_multiprocessing = _multiprocessing_has_state()
-    previous = None
-    if CAN_MASK_SIGNALS:
-        previous = _signal.pthread_sigmask(_signal.SIG_BLOCK, SPAWN_BLOCKED_NUMBERS)
+    previous = block(SPAWN_BLOCKED_SIGNALS)
     try:
         pid = os.fork()
     except BaseException:
-        if previous is not None:
-            _signal.pthread_sigmask(_signal.SIG_SETMASK, previous)
+        restore(previous)
         raise
     if pid == 0:
         # Nothing may return from here into the master's code.
@@ -136,8 +126,7 @@ def fork_worker(bootstrap: WorkerBootstrap) -> ForkedChild:
                 LOG.exception("Worker process %d failed before its loop started", os.getpid())
         finally:
             os._exit(1)
-    if previous is not None:
-        _signal.pthread_sigmask(_signal.SIG_SETMASK, previous)
+    restore(previous)
     return ForkedChild(pid)
 
 

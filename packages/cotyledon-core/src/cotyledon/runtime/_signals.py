@@ -44,8 +44,8 @@ def _ignore(signum: int, frame: FrameType | None) -> None:
 def _set_handler(signum: int, handler: object) -> object:
     """Install ``handler`` for ``signum``; return the previous handler.
 
-    The C function knows SIG_DFL and SIG_IGN as plain ints, not as the
-    members of ``signal.Handlers``.
+    The C function accepts SIG_DFL and SIG_IGN as plain ints only, not as
+    the members of ``signal.Handlers``.
     """
     if isinstance(handler, int):
         handler = int(handler)
@@ -73,6 +73,26 @@ def blocked(signals: Iterable[int]) -> Iterator[None]:
         yield
     finally:
         _sigmask(signal.SIG_SETMASK, previous)
+
+
+def block(signals: Iterable[int]) -> set[int] | None:
+    """Block ``signals`` in the calling thread; return the previous mask for
+    ``restore``, or None where the platform cannot block signals.
+
+    The plain-function form of ``blocked``, for the fork of a worker: the
+    generator of a context manager is more Python code for the master to
+    run between two forks, and each object it touches is a page that the
+    workers stop sharing.
+    """
+    if _sigmask is None:
+        return None
+    return _sigmask(signal.SIG_BLOCK, signals)
+
+
+def restore(mask: set[int] | None) -> None:
+    """Set back a signal mask that ``block`` returned."""
+    if mask is not None and _sigmask is not None:
+        _sigmask(signal.SIG_SETMASK, mask)
 
 
 def unblock(signals: Iterable[int]) -> None:

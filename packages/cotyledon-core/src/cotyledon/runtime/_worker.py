@@ -22,7 +22,6 @@ import time
 from collections.abc import Callable
 from collections.abc import Mapping
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 from typing import Any
 from typing import Final
 from typing import NoReturn
@@ -43,31 +42,16 @@ from cotyledon.runtime._self import WorkerReporter
 from cotyledon.runtime._self import install_reporter
 from cotyledon.runtime._signals import SignalWakeup
 from cotyledon.runtime._signals import available_signals
-
-if TYPE_CHECKING:
-    import signal as _signal
-else:
-    # The C functions that the signal module wraps, with the same
-    # arguments: see SPAWN_BLOCKED_NUMBERS.
-    import _signal
+from cotyledon.runtime._signals import unblock
 
 LOG = logging.getLogger(__name__)
 
 # Signals that the master blocks around a spawn, so that a new child cannot
-# run one of the master's handlers before it has installed its own.
-SPAWN_BLOCKED_SIGNALS = available_signals("SIGTERM", "SIGINT", "SIGHUP", "SIGCHLD", "SIGALRM")
-
-CAN_MASK_SIGNALS: Final = hasattr(_signal, "pthread_sigmask")
-"""True where the platform can block signals (``_signal.pthread_sigmask``)."""
-
-SPAWN_BLOCKED_NUMBERS: Final = [int(signum) for signum in SPAWN_BLOCKED_SIGNALS]
-"""The same signals as plain numbers, for ``_signal.pthread_sigmask``.
-
-The Python wrapper in ``signal`` turns each mask that it returns into enum
-members. The code that does it writes to pages of the master's memory, in
-the master at every fork and in every worker, and a worker no longer shares
-a page that either process wrote after the fork.
-"""
+# run one of the master's handlers before it has installed its own. Plain
+# numbers: each enum member that a new worker touches is a page it copies.
+SPAWN_BLOCKED_SIGNALS: Final = [
+    int(signum) for signum in available_signals("SIGTERM", "SIGINT", "SIGHUP", "SIGCHLD", "SIGALRM")
+]
 
 
 class ServiceLike(Protocol):
@@ -174,8 +158,7 @@ class _WorkerLoop:
         self._control = ControlClient(bootstrap.control_address)
         self._reporter = WorkerReporter(self._control.send, recipe.heartbeat_timeout)
         install_reporter(self._reporter)
-        if CAN_MASK_SIGNALS:
-            _signal.pthread_sigmask(_signal.SIG_UNBLOCK, SPAWN_BLOCKED_NUMBERS)
+        unblock(SPAWN_BLOCKED_SIGNALS)
 
     def run(self) -> NoReturn:
         boot = self._boot
