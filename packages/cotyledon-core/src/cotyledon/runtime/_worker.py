@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import queue
+import select
 import selectors
 import signal
 import sys
@@ -122,6 +124,34 @@ def worker_main(bootstrap: WorkerBootstrap) -> NoReturn:
     exit_worker(1)
 
 
+def _read_waiter(fds: Sequence[int]) -> Callable[[float | None], list[int]]:
+    """Return a function that waits up to a timeout in seconds (None: no
+    limit) for some of ``fds`` to be readable, and returns those.
+
+    ``select.poll`` is one C object. A ``selectors`` selector is Python code
+    and objects that a new worker would write to, copying pages that it
+    shares with the master; it serves where poll is missing.
+    """
+    if hasattr(select, "poll"):
+        poller = select.poll()
+        for fd in fds:
+            poller.register(fd, select.POLLIN)
+
+        def wait_poll(timeout: float | None) -> list[int]:
+            milliseconds = None if timeout is None else math.ceil(timeout * 1000)
+            return [fd for fd, _ in poller.poll(milliseconds)]
+
+        return wait_poll
+    selector = selectors.DefaultSelector()
+    for fd in fds:
+        selector.register(fd, selectors.EVENT_READ)
+
+    def wait_selector(timeout: float | None) -> list[int]:
+        return [key.fd for key, _ in selector.select(timeout)]
+
+    return wait_selector
+
+
 class _WorkerLoop:
     def __init__(self, bootstrap: WorkerBootstrap) -> None:
         recipe = bootstrap.recipe
@@ -185,13 +215,10 @@ class _WorkerLoop:
         self._loop()
 
     def _loop(self) -> NoReturn:
-        selector = selectors.DefaultSelector()
-        selector.register(self._wakeup.fd, selectors.EVENT_READ)
-        if self._master.fd is not None:
-            selector.register(self._master.fd, selectors.EVENT_READ)
         watched = self._master.fd
+        wait = _read_waiter([self._wakeup.fd] if watched is None else [self._wakeup.fd, watched])
         while True:
-            ready = selector.select(self._timeout())
+            ready = wait(self._timeout())
             for byte in self._wakeup.drain():
                 if byte:
                     self._on_signal(byte)
@@ -199,7 +226,7 @@ class _WorkerLoop:
                 exit_worker(self._results.get())
             # With a pidfd, the master is checked only when its pidfd is
             # readable, not at every signal or reload.
-            check_master = watched is None or any(key.fd == watched for key, _ in ready)
+            check_master = watched is None or watched in ready
             if check_master and not self._terminating and not self._master.master_alive():
                 self._on_master_death()
             if (
