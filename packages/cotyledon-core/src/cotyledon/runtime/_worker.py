@@ -129,8 +129,9 @@ def _read_waiter(fds: Sequence[int]) -> Callable[[float | None], list[int]]:
     limit) for some of ``fds`` to be readable, and returns those.
 
     ``select.poll`` is one C object. A ``selectors`` selector is Python code
-    and objects that a new worker would write to, copying pages that it
-    shares with the master; it serves where poll is missing.
+    and objects that a new worker would write to, and each write copies a
+    page that the worker shares with the master. The selector serves where
+    poll is missing.
     """
     if hasattr(select, "poll"):
         poller = select.poll()
