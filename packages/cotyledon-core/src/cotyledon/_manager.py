@@ -148,7 +148,7 @@ class ServiceManager:
             )
         self._control_socket = None if control_socket is None else os.fspath(control_socket)
         self._loop: MasterLoop | None = None
-        """The loop of the latest run(), which answers status()."""
+        """The loop of the latest run(), which builds the snapshots of status()."""
         # As in cotyledon 2.x, the master's signals are caught from here on,
         # so that a SIGTERM that comes before run() stops the manager
         # cleanly once it runs. Only the main thread can set handlers.

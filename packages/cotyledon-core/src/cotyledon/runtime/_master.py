@@ -253,7 +253,7 @@ class MasterLoop:
         """Return a snapshot of the manager and its workers as of now.
 
         Safe to call from any thread, during the loop and after it. The
-        snapshot is built on demand: a status that nobody reads costs the
+        snapshot is built on demand: a status that is never read costs the
         loop nothing.
         """
         with self._state_lock:
