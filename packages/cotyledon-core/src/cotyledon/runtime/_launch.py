@@ -222,8 +222,8 @@ def _text_file_on_fd_0() -> TextIO | None:
 
 
 _kit: _ForkKit | None = None
-"""The kit of this process, which keeps it for its life, for the workers of
-any manager that it runs."""
+"""The kit of this process, kept for its whole life and shared by the
+workers of every manager that it runs."""
 
 
 def _new_fork_kit() -> _ForkKit:

@@ -510,7 +510,7 @@ class MasterLoop:
     def _log_signal(self, command: SignalWorker) -> None:
         warned = command.reason in (StopReason.STARTUP_TIMEOUT, StopReason.HUNG)
         if not LOG.isEnabledFor(logging.WARNING if warned else logging.INFO):
-            return  # a reload of many workers would otherwise format a name each
+            return  # otherwise a reload formats one name per worker for nothing
         name = self._worker_name(command.slot)
         if command.signal is WorkerSignal.RELOAD:
             LOG.info("Reloading worker %s pid %d", name, command.pid)

@@ -65,14 +65,11 @@ def blocked(signals: Iterable[int]) -> Iterator[None]:
     them runs one of the parent's handlers before the child installs its
     own. Where ``pthread_sigmask`` is missing, nothing is blocked.
     """
-    if _sigmask is None:
-        yield
-        return
-    previous = _sigmask(signal.SIG_BLOCK, signals)
+    previous = block(signals)
     try:
         yield
     finally:
-        _sigmask(signal.SIG_SETMASK, previous)
+        restore(previous)
 
 
 def block(signals: Iterable[int]) -> set[int] | None:
