@@ -7,6 +7,7 @@ happens to the test through ``cotyledon_testkit.report``.
 from __future__ import annotations
 
 import atexit
+import errno
 import multiprocessing
 import os
 import subprocess
@@ -438,4 +439,23 @@ def hook_child_app() -> None:
             report("hook_child_status", code=children[0].wait(timeout=10))
 
     manager.register_hooks(on_dead_worker=on_dead_worker)
+    manager.run()
+
+
+def fork_fails_once_app() -> None:
+    """The master's second fork fails, in the middle of the first start of
+    four workers."""
+    real_fork = os.fork
+    calls = 0
+
+    def fork() -> int:
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            raise OSError(errno.EAGAIN, "fork refused once by the test")
+        return real_fork()
+
+    os.fork = fork
+    manager = cotyledon.ServiceManager()
+    manager.add(Probe, 4)
     manager.run()

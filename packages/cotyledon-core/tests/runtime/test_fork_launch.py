@@ -109,3 +109,20 @@ def test_master_leaves_a_hook_child_to_its_owner(start_app: StartApp) -> None:
     assert not is_running(child)
     app.send_signal(signal.SIGTERM)
     assert app.wait_exit() == 0
+
+
+def test_failed_fork_fails_its_slot_only(start_app: StartApp) -> None:
+    app = start_app("fork_fails_once_app")
+    runs = app.wait_events("run", 4)
+
+    assert sorted(run["worker_id"] for run in runs) == [0, 1, 2, 3]
+    # The replacement of the slot whose fork failed comes after the others.
+    assert runs[-1]["worker_id"] == 1
+    log = app.log_text()
+    assert "Failed to start worker probe(1): BlockingIOError: [Errno 11] fork refused once" in log
+    assert log.count("Failed to start worker") == 1
+    # The master files each pid under the worker that runs in it.
+    for run in runs:
+        assert f"Started worker probe({run['worker_id']}) with pid {run.pid}" in log
+    app.send_signal(signal.SIGTERM)
+    assert app.wait_exit() == 0

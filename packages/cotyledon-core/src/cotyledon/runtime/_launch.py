@@ -21,7 +21,9 @@ import multiprocessing.process
 import multiprocessing.util
 import os
 import sys
+from collections.abc import Sequence
 from typing import Final
+from typing import NoReturn
 from typing import Protocol
 from typing import TextIO
 from typing import final
@@ -98,36 +100,59 @@ class ForkedChild:
         pass
 
 
-def fork_worker(bootstrap: WorkerBootstrap) -> ForkedChild:
-    """Fork a worker that runs ``bootstrap``, or raise OSError when fork fails.
+def fork_workers(bootstraps: Sequence[WorkerBootstrap]) -> list[ForkedChild | OSError]:
+    """Fork one worker for each of ``bootstraps``, in order, and return for
+    each its handle or the OSError that its fork raised.
 
-    The child starts with ``SPAWN_BLOCKED_SIGNALS`` blocked, so that it
-    cannot run one of the master's handlers before it has installed its
-    own. The caller's mask is restored in the master.
+    The forks follow one another with as little as possible in between.
+    Each fork shares the master's memory with the new child, and each page
+    that the master writes afterwards is copied: the master's own
+    bookkeeping of the new workers (handles, events, logs) waits until the
+    last fork, so that it copies its pages once rather than once per
+    worker.
+
+    The children start with ``SPAWN_BLOCKED_SIGNALS`` blocked, so that
+    none can run one of the master's handlers before it has installed its
+    own. The caller's mask is restored in the master after the last fork.
     """
-    # Decided and opened here, so that the child spends no time on them.
+    # Decided and opened here, so that the children spend no time on them.
     kit = _kit
     if kit is None or kit.owner_pid != os.getpid():
         kit = _new_fork_kit()
     reset_multiprocessing = _multiprocessing_has_state()
+    # Filled in place: growing a list between forks would write to it.
+    outcomes: list[int | OSError] = [0] * len(bootstraps)
     previous = block(SPAWN_BLOCKED_SIGNALS)
     try:
-        pid = os.fork()
-    except BaseException:
+        for index, bootstrap in enumerate(bootstraps):
+            try:
+                pid = os.fork()
+            except OSError as exc:
+                outcomes[index] = exc
+                continue
+            if pid == 0:
+                _run_forked_child(bootstrap, reset_multiprocessing, kit)
+            outcomes[index] = pid
+    finally:
         restore(previous)
-        raise
-    if pid == 0:
-        # Nothing may return from here into the master's code.
-        try:
-            _after_fork_in_child(reset_multiprocessing, kit)
-            worker_main(bootstrap)
-        except BaseException:
-            with contextlib.suppress(BaseException):
-                LOG.exception("Worker process %d failed before its loop started", os.getpid())
-        finally:
-            os._exit(1)
-    restore(previous)
-    return ForkedChild(pid)
+    return [
+        outcome if isinstance(outcome, OSError) else ForkedChild(outcome) for outcome in outcomes
+    ]
+
+
+def _run_forked_child(
+    bootstrap: WorkerBootstrap, reset_multiprocessing: bool, kit: _ForkKit
+) -> NoReturn:
+    """Run a newly forked worker to its end; nothing returns from here into
+    the master's code."""
+    try:
+        _after_fork_in_child(reset_multiprocessing, kit)
+        worker_main(bootstrap)
+    except BaseException:
+        with contextlib.suppress(BaseException):
+            LOG.exception("Worker process %d failed before its loop started", os.getpid())
+    finally:
+        os._exit(1)
 
 
 def _multiprocessing_has_state() -> bool:

@@ -77,6 +77,7 @@ from cotyledon.runtime._signals import SignalWakeup
 from cotyledon.runtime._signals import available_signals
 from cotyledon.runtime._signals import install_master_signals
 from cotyledon.runtime._spawner import Spawner
+from cotyledon.runtime._spawner import WorkerProcess
 from cotyledon.runtime._worker import WorkerRecipe
 
 LOG = logging.getLogger(__name__)
@@ -147,6 +148,11 @@ class MasterLoop:
         self._listeners = ListenerSet(listeners)
         self._notified_revision = -1
         self._next_tick: float | None = None
+        # Workers started ahead of their SpawnWorker commands: see
+        # _start_workers.
+        self._started: collections.deque[tuple[Slot, WorkerProcess | Exception]] = (
+            collections.deque()
+        )
 
     def __repr__(self) -> str:
         return f"<MasterLoop {self._supervisor!r} deadline={self._deadline} status={self._status}>"
@@ -342,6 +348,10 @@ class MasterLoop:
                     index == 0 or not isinstance(commands[index - 1], SignalWorker)
                 ):
                     self._send_signals(commands, index)
+                if isinstance(command, SpawnWorker) and (
+                    index == 0 or not isinstance(commands[index - 1], SpawnWorker)
+                ):
+                    self._start_workers(commands, index)
                 follow_up = self._execute(command)
                 # What hooks asked for (reconfigure, shutdown, a new timeout)
                 # applies before the outcome of the command that ran them.
@@ -363,6 +373,23 @@ class MasterLoop:
             if not isinstance(command, SignalWorker):
                 return
             self._spawner.send(command.pid, command.signal)
+
+    def _start_workers(self, commands: Sequence[Command], start: int) -> None:
+        """Start the workers of the run of SpawnWorker commands at ``start``,
+        before any of them is logged or reported.
+
+        With the fork start method, the master copies each page that it
+        writes between two forks, once per fork. So the forks come first,
+        back to back (see fork_workers), and the bookkeeping of each worker
+        follows as its command runs.
+        """
+        assert self._spawner is not None
+        slots = []
+        for command in commands[start:]:
+            if not isinstance(command, SpawnWorker):
+                break
+            slots.append(command.slot)
+        self._started.extend(zip(slots, self._spawner.spawn(slots), strict=True))
 
     def _execute(self, command: Command) -> Event | None:
         assert self._spawner is not None
@@ -481,12 +508,11 @@ class MasterLoop:
             LOG.info("Service %s finished: every worker has ended for good", name)
 
     def _spawn(self, slot: Slot) -> Event:
-        assert self._spawner is not None
-        try:
-            worker = self._spawner.spawn(slot)
-        except Exception as exc:
-            LOG.debug("Spawn of worker %s failed", self._worker_name(slot), exc_info=True)
-            return SpawnFailed(slot, f"{type(exc).__name__}: {exc}")
+        started, worker = self._started.popleft()
+        assert started == slot, (started, slot)
+        if isinstance(worker, Exception):
+            LOG.debug("Spawn of worker %s failed", self._worker_name(slot), exc_info=worker)
+            return SpawnFailed(slot, f"{type(worker).__name__}: {worker}")
         if LOG.isEnabledFor(logging.INFO):
             LOG.info("Started worker %s with pid %d", self._worker_name(slot), worker.pid)
         if self._listeners:

@@ -41,7 +41,7 @@ def _ignore(signum: int, frame: FrameType | None) -> None:
     """Do nothing: the C handler has already written to the wakeup fd."""
 
 
-def _set_handler(signum: int, handler: object) -> object:
+def set_handler(signum: int, handler: object) -> object:
     """Install ``handler`` for ``signum``; return the previous handler.
 
     The C function accepts SIG_DFL and SIG_IGN as plain ints only, not as
@@ -118,7 +118,7 @@ def _forget_in_child() -> None:
     _active = None
     signal.set_wakeup_fd(-1)
     for signum, handler in wakeup.previous_handlers.items():
-        _set_handler(signum, handler)
+        set_handler(signum, handler)
 
 
 if hasattr(os, "register_at_fork"):
@@ -144,9 +144,9 @@ class SignalWakeup:
         self.previous_handlers: dict[int, object] = {}
         self._previous_wakeup_fd = signal.set_wakeup_fd(self._write_fd, warn_on_full_buffer=False)
         for signum in caught:
-            self.previous_handlers[signum] = _set_handler(signum, _ignore)
+            self.previous_handlers[signum] = set_handler(signum, _ignore)
         for signum in ignored:
-            self.previous_handlers[signum] = _set_handler(signum, signal.SIG_IGN)
+            self.previous_handlers[signum] = set_handler(signum, signal.SIG_IGN)
         _active = self
 
     def __repr__(self) -> str:
@@ -188,7 +188,7 @@ class SignalWakeup:
         if _active is self:
             _active = None
         for signum, handler in self.previous_handlers.items():
-            _set_handler(signum, handler)
+            set_handler(signum, handler)
         signal.set_wakeup_fd(self._previous_wakeup_fd)
         os.close(self._read_fd)
         os.close(self._write_fd)

@@ -17,6 +17,7 @@ import selectors
 import signal
 from collections.abc import Callable
 from collections.abc import Iterable
+from collections.abc import Sequence
 from typing import final
 
 import attrs
@@ -25,7 +26,7 @@ from cotyledon.core import Slot
 from cotyledon.core import WorkerSignal
 from cotyledon.core import assert_never
 from cotyledon.runtime._launch import Child
-from cotyledon.runtime._launch import fork_worker
+from cotyledon.runtime._launch import fork_workers
 from cotyledon.runtime._launch import start_in_context
 from cotyledon.runtime._signals import available_signals
 from cotyledon.runtime._signals import blocked
@@ -105,34 +106,55 @@ class Spawner:
         """Tell whether ``pid`` is a live worker of this spawner."""
         return pid in self._processes
 
-    def spawn(self, slot: Slot) -> WorkerProcess:
-        """Start the worker of a slot; raise OSError when it cannot start."""
-        recipe = self._recipe_for(slot)
-        child: Child
+    def spawn(self, slots: Sequence[Slot]) -> list[WorkerProcess | Exception]:
+        """Start the workers of ``slots``, in order, and return for each its
+        process or the exception that kept it from starting."""
         if self._start_method == "fork":
-            # A forked child has copies of every descriptor of the master;
-            # it closes those that are the master's own business. The
-            # signals that it must not handle with the master's handlers
-            # stay blocked until it has its own: fork_worker blocks them.
-            bootstrap = WorkerBootstrap(
-                recipe,
-                self._master_pid,
-                self._program_name,
-                self._control_address,
-                self._master_fds,
+            return self._fork(slots)
+        return [self._start_in_context(slot) for slot in slots]
+
+    def _fork(self, slots: Sequence[Slot]) -> list[WorkerProcess | Exception]:
+        # A forked child has copies of every descriptor of the master; it
+        # closes those that are the master's own business. The signals that
+        # it must not handle with the master's handlers stay blocked until
+        # it has its own: fork_workers blocks them.
+        outcomes: dict[int, WorkerProcess | Exception] = {}
+        bootstraps: list[WorkerBootstrap] = []
+        forked: list[int] = []
+        for index, slot in enumerate(slots):
+            try:
+                recipe = self._recipe_for(slot)
+            except Exception as exc:
+                outcomes[index] = exc
+                continue
+            bootstraps.append(
+                WorkerBootstrap(
+                    recipe,
+                    self._master_pid,
+                    self._program_name,
+                    self._control_address,
+                    self._master_fds,
+                )
             )
-            child = fork_worker(bootstrap)
-        else:
-            # The child execs a new interpreter (spawn) or is forked by the
-            # fork server, and has the default handlers until it has
-            # imported and unpickled its service: a stop or reload signal
-            # would kill it then. It inherits this mask and unblocks the
-            # signals once its handlers are in place. The fork server,
-            # which the first spawn starts, keeps them blocked and passes
-            # the mask to every worker it forks; SIGCHLD stays unblocked, so
-            # that it still reaps its children. NOTE: a fork server that was
-            # running before this manager's first spawn passes its own mask,
-            # and its workers are not covered.
+            forked.append(index)
+        for index, child in zip(forked, fork_workers(bootstraps), strict=True):
+            outcomes[index] = (
+                child if isinstance(child, OSError) else self._track(slots[index], child)
+            )
+        return [outcomes[index] for index in range(len(slots))]
+
+    def _start_in_context(self, slot: Slot) -> WorkerProcess | Exception:
+        # The child execs a new interpreter (spawn) or is forked by the fork
+        # server, and has the default handlers until it has imported and
+        # unpickled its service: a stop or reload signal would kill it then.
+        # It inherits this mask and unblocks the signals once its handlers
+        # are in place. The fork server, which the first spawn starts, keeps
+        # them blocked and passes the mask to every worker it forks; SIGCHLD
+        # stays unblocked, so that it still reaps its children. NOTE: a fork
+        # server that was running before this manager's first spawn passes
+        # its own mask, and its workers are not covered.
+        try:
+            recipe = self._recipe_for(slot)
             bootstrap = WorkerBootstrap(
                 recipe, self._master_pid, self._program_name, self._control_address
             )
@@ -140,6 +162,12 @@ class Spawner:
                 child = start_in_context(
                     self._context, bootstrap, f"{recipe.service_name}-{slot.worker_id}"
                 )
+        except Exception as exc:
+            return exc
+        return self._track(slot, child)
+
+    def _track(self, slot: Slot, child: Child) -> WorkerProcess:
+        """Register a started worker as live."""
         pid = child.pid
         # The worker moves to a group of its own; doing it here too closes
         # the window in which a kill of the group would miss it. It fails,

@@ -44,6 +44,7 @@ from cotyledon.runtime._self import WorkerReporter
 from cotyledon.runtime._self import install_reporter
 from cotyledon.runtime._signals import SignalWakeup
 from cotyledon.runtime._signals import available_signals
+from cotyledon.runtime._signals import set_handler
 from cotyledon.runtime._signals import unblock
 
 LOG = logging.getLogger(__name__)
@@ -54,6 +55,13 @@ LOG = logging.getLogger(__name__)
 SPAWN_BLOCKED_SIGNALS: Final = [
     int(signum) for signum in available_signals("SIGTERM", "SIGINT", "SIGHUP", "SIGCHLD", "SIGALRM")
 ]
+
+# The worker's own signals, as plain numbers for the same reason.
+_CAUGHT_SIGNALS: Final = [
+    int(signum) for signum in available_signals("SIGTERM", "SIGINT", "SIGHUP")
+]
+_IGNORED_SIGNALS: Final = [int(signum) for signum in available_signals("SIGALRM")]
+_SIGCHLD: Final = int(signal.SIGCHLD) if hasattr(signal, "SIGCHLD") else None
 
 
 class ServiceLike(Protocol):
@@ -169,21 +177,24 @@ class _WorkerLoop:
         self._terminate_deadline: float | None = None
 
         # The wakeup pipe first: a forked worker still has the master's.
-        self._wakeup = SignalWakeup(
-            caught=available_signals("SIGTERM", "SIGINT", "SIGHUP"),
-            ignored=available_signals("SIGALRM"),
-        )
-        if hasattr(signal, "SIGCHLD"):
-            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        self._wakeup = SignalWakeup(caught=_CAUGHT_SIGNALS, ignored=_IGNORED_SIGNALS)
+        if _SIGCHLD is not None:
+            set_handler(_SIGCHLD, signal.SIG_DFL)
+        # try rather than contextlib.suppress, whose Python code and objects
+        # a new worker would otherwise copy from the master.
         for fd in bootstrap.inherited_fds:
-            with contextlib.suppress(OSError):
+            try:  # noqa: SIM105
                 os.close(fd)
+            except OSError:
+                pass
         # A process group of its own, so that the master can kill the worker
         # with everything it started, and so that a signal sent to the
         # master's group (Ctrl-C in a terminal) reaches the master only.
         if hasattr(os, "setpgid"):
-            with contextlib.suppress(OSError):
+            try:  # noqa: SIM105
                 os.setpgid(0, 0)
+            except OSError:
+                pass
         _proctitle.set_worker_title(bootstrap.program_name, recipe.service_name, recipe.worker_id)
         self._master = MasterWatch(bootstrap.master_pid)
         self._control = ControlClient(bootstrap.control_address)
@@ -204,14 +215,15 @@ class _WorkerLoop:
             exit_worker(1)
         # Services whose __init__ does not call Service.__init__ still get
         # their worker id, as in cotyledon 2.x.
-        with contextlib.suppress(AttributeError, TypeError):
+        try:  # noqa: SIM105
             service.worker_id = boot.worker_id  # type: ignore[attr-defined]
+        except (AttributeError, TypeError):
+            pass
         self._service = service
         run_hooks(
             "on_new_worker", list(boot.new_worker_hooks), boot.service_id, boot.worker_id, service
         )
 
-        LOG.debug("Worker %s running", self._title)
         self._start_thread("run", self._call_run)
         self._loop()
 
