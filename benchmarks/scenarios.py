@@ -27,6 +27,7 @@ from benchmarks.driver import read_stat
 THIS = "this"
 BASELINE = "2.2.0"
 FORK = "fork"
+THREAD = "thread"
 SPAWN = "spawn"
 
 
@@ -55,6 +56,9 @@ def implementations(this_python: str, baseline_python: str | None) -> list[Imple
             )
         )
     found.append(Implementation(FORK, "fork floor", this_python, "benchmarks.floor_fork", False))
+    found.append(
+        Implementation(THREAD, "thread floor", this_python, "benchmarks.floor_thread", False)
+    )
     found.append(Implementation(SPAWN, "spawn floor", this_python, "benchmarks.floor_spawn", False))
     return found
 

@@ -1,6 +1,6 @@
 """The benchmark's smoke mode, run as ``make test`` runs it.
 
-It checks that every scenario measures this project and the floors, and
+It checks that every scenario measures this project and the three floors, and
 that the report and the results are written, in a few seconds and without
 cotyledon 2.2.0.
 """
@@ -63,7 +63,7 @@ def test_smoke_mode_measures_every_scenario(tmp_path: Path) -> None:
     medians = results["medians"]
     missing = [key for key in OWN_FIGURES if medians.get(key, {}).get("this") is None]
     assert missing == [], result.stderr[-3000:]
-    for floor in ("fork", "spawn"):
+    for floor in ("fork", "thread", "spawn"):
         assert medians["startup_4"][floor] is not None
         assert medians["worker_pss"][floor] is not None
     assert "2.2.0" not in medians["startup_1"]
