@@ -459,3 +459,55 @@ def fork_fails_once_app() -> None:
     manager = cotyledon.ServiceManager()
     manager.add(Probe, 4)
     manager.run()
+
+
+def _report_grandchild_parent(queue: Any) -> None:
+    parent = multiprocessing.parent_process()
+    queue.put(None if parent is None else parent.pid)
+
+
+class IdentityProbe(cotyledon.Service):
+    """Reports the process objects that multiprocessing returns in its worker."""
+
+    name = "identity"
+
+    def __init__(self, worker_id: WorkerId) -> None:
+        super().__init__(worker_id)
+        self._stop = threading.Event()
+
+    def run(self) -> None:
+        current = multiprocessing.current_process()
+        parent = multiprocessing.parent_process()
+        # A process that the worker starts with multiprocessing has the
+        # worker as its parent.
+        context = multiprocessing.get_context("fork")
+        queue = context.SimpleQueue()
+        grandchild = context.Process(target=_report_grandchild_parent, args=(queue,))
+        grandchild.start()
+        grandchild_parent = queue.get()
+        grandchild.join()
+        report(
+            "run",
+            worker_id=self.worker_id,
+            name=current.name,
+            pid=current.pid,
+            alive=current.is_alive(),
+            parent_pid=None if parent is None else parent.pid,
+            parent_name=None if parent is None else parent.name,
+            parent_alive=None if parent is None else parent.is_alive(),
+            grandchild_parent=grandchild_parent,
+            grandchild_exit=grandchild.exitcode,
+        )
+        self._stop.wait()
+
+    def terminate(self) -> None:
+        self._stop.set()
+
+
+def process_identity_app() -> None:
+    """Two identity probes, with the start method ``START_METHOD``."""
+    report("master", name=multiprocessing.current_process().name)
+    context = multiprocessing.get_context(os.environ["START_METHOD"])
+    manager = cotyledon.ServiceManager(mp_context=context)
+    manager.add(IdentityProbe, 2)
+    manager.run()

@@ -50,3 +50,23 @@ def test_start_method_reload_spares_starting_worker(start_app: StartApp, method:
 
     assert [event.exit_code for event in exits] == []
     assert status == 0
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn", "forkserver"])
+def test_worker_is_multiprocessing_current_process(start_app: StartApp, method: str) -> None:
+    app = start_app("process_identity_app", env={"START_METHOD": method})
+    runs = app.wait_events("run", 2, timeout=30)
+    app.send_signal(signal.SIGTERM)
+    status = app.wait_exit()
+
+    assert status == 0
+    assert app.wait_event("master")["name"] == "MainProcess"
+    for run in sorted(runs, key=lambda run: run["worker_id"]):
+        assert run["name"] == f"identity-{run['worker_id']}"
+        assert run["pid"] == run.pid
+        assert run["alive"] is True
+        assert run["parent_pid"] == app.pid
+        assert run["parent_name"] == "MainProcess"
+        assert run["parent_alive"] is True
+        assert run["grandchild_parent"] == run.pid
+        assert run["grandchild_exit"] == 0

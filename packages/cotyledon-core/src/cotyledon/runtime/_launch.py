@@ -28,6 +28,7 @@ from typing import Protocol
 from typing import TextIO
 from typing import final
 
+from cotyledon.runtime._process_identity import ForkedIdentity
 from cotyledon.runtime._signals import block
 from cotyledon.runtime._signals import restore
 from cotyledon.runtime._worker import SPAWN_BLOCKED_SIGNALS
@@ -146,7 +147,7 @@ def _run_forked_child(
     """Run a newly forked worker to its end; nothing returns from here into
     the master's code."""
     try:
-        _after_fork_in_child(reset_multiprocessing, kit)
+        _after_fork_in_child(reset_multiprocessing, kit, process_name(bootstrap))
         worker_main(bootstrap)
     except BaseException:
         with contextlib.suppress(BaseException):
@@ -182,8 +183,8 @@ def _multiprocessing_has_state() -> bool:
 
 @final
 class _ForkKit:
-    """The descriptor and file that a master opens once for all the workers
-    that it forks.
+    """The descriptors, file and objects that a master makes once for all the
+    workers that it forks.
 
     A forked child inherits these and only puts them in place: building
     them in each child would run code that copies pages of the master's
@@ -191,7 +192,7 @@ class _ForkKit:
     open it, and each child then does that part itself.
     """
 
-    __slots__ = ("owner_pid", "stdin_fd", "stdin_file")
+    __slots__ = ("identity", "owner_pid", "stdin_fd", "stdin_file")
 
     def __init__(self) -> None:
         self.owner_pid = os.getpid()
@@ -202,6 +203,8 @@ class _ForkKit:
             # own standard input.
             self.stdin_fd = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
             self.stdin_file = _text_file_on_fd_0()
+        # After /dev/null, which takes descriptor 0 where the master has none.
+        self.identity = ForkedIdentity()
 
     def __repr__(self) -> str:
         return f"<_ForkKit owner_pid={self.owner_pid} stdin_fd={self.stdin_fd}>"
@@ -257,17 +260,25 @@ def _new_fork_kit() -> _ForkKit:
     return _kit
 
 
-def _after_fork_in_child(reset_multiprocessing: bool, kit: _ForkKit) -> None:
+def process_name(bootstrap: WorkerBootstrap) -> str:
+    """Return the name of a worker's ``multiprocessing`` process: ``api-3``."""
+    recipe = bootstrap.recipe
+    return f"{recipe.service_name}-{recipe.worker_id}"
+
+
+def _after_fork_in_child(reset_multiprocessing: bool, kit: _ForkKit, name: str) -> None:
     """Do in a forked worker what ``multiprocessing`` does in its children.
 
     The after-fork callbacks reset the ``multiprocessing`` queues, locks
     and connections made in the master. Its finalizers and children
-    belong to the master. The master decides whether there is any of it
-    to reset. Standard input goes to /dev/null, so that no worker reads what
-    the terminal sends to the master.
+    belong to the master. The worker becomes the current process, named
+    ``name``, and the master its parent process. The master decides
+    whether there is anything to reset. Standard input goes to /dev/null,
+    so that no worker reads what the terminal sends to the master.
     """
     if reset_multiprocessing:
         _reset_multiprocessing()
+    kit.identity.adopt(name)
     kit.stdin_in_child()
 
 
@@ -329,12 +340,12 @@ class ContextChild:
 
 
 def start_in_context(
-    context: multiprocessing.context.BaseContext, bootstrap: WorkerBootstrap, name: str
+    context: multiprocessing.context.BaseContext, bootstrap: WorkerBootstrap
 ) -> ContextChild:
     """Start a worker with a ``multiprocessing`` context; raise OSError
     when it cannot start."""
     process = context.Process(  # type: ignore[attr-defined]
-        target=worker_main, args=(bootstrap,), name=name
+        target=worker_main, args=(bootstrap,), name=process_name(bootstrap)
     )
     process.start()
     # multiprocessing polls every process in this set at each start, which

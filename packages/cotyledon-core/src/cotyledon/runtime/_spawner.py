@@ -159,9 +159,7 @@ class Spawner:
                 recipe, self._master_pid, self._program_name, self._control_address
             )
             with blocked(START_BLOCKED_SIGNALS):
-                child = start_in_context(
-                    self._context, bootstrap, f"{recipe.service_name}-{slot.worker_id}"
-                )
+                child = start_in_context(self._context, bootstrap)
         except Exception as exc:
             return exc
         return self._track(slot, child)
