@@ -68,8 +68,10 @@ class Service:
     def reload(self) -> None:
         """Reload the service, on SIGHUP to the master.
 
-        By default, the worker stops gracefully and the master starts a new
-        one in its place.
+        Runs in the thread that runs ``terminate()``, so a stop requested
+        during a reload runs ``terminate()`` once this returns. By default,
+        the worker stops gracefully and the master starts a new one in its
+        place.
         """
         request_own_termination()
 

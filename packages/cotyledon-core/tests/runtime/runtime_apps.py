@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from typing import Any
 
 from slow_start_service import PAUSE_ENV
@@ -510,4 +511,36 @@ def process_identity_app() -> None:
     context = multiprocessing.get_context(os.environ["START_METHOD"])
     manager = cotyledon.ServiceManager(mp_context=context)
     manager.add(IdentityProbe, 2)
+    manager.run()
+
+
+class SlowReload(cotyledon.Service):
+    """reload() waits until the file ``RELEASE_FILE`` exists."""
+
+    name = "slow"
+
+    def __init__(self, worker_id: WorkerId) -> None:
+        super().__init__(worker_id)
+        self._stop = threading.Event()
+
+    def run(self) -> None:
+        report("run", worker_id=self.worker_id)
+        self._stop.wait()
+
+    def reload(self) -> None:
+        report("reload_start", thread=threading.current_thread().name)
+        deadline = time.monotonic() + 20
+        while not os.path.exists(os.environ["RELEASE_FILE"]) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        report("reload_end")
+
+    def terminate(self) -> None:
+        report("terminate", thread=threading.current_thread().name)
+        self._stop.set()
+
+
+def slow_reload_app() -> None:
+    """One worker whose reload() waits for the test."""
+    manager = cotyledon.ServiceManager()
+    manager.add(SlowReload, 1)
     manager.run()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import time
+from pathlib import Path
 
 from runtime_support import StartApp
 from runtime_support import is_running
@@ -112,3 +113,25 @@ def test_stray_sigalrm_kills_nothing(start_app: StartApp) -> None:
         e for e in app.events[mark:] if e.kind == "hook_dead_worker" and e["service"] == "probe"
     ]
     assert not probe_deaths
+
+
+def test_sigterm_during_reload_terminates_after(start_app: StartApp, tmp_path: Path) -> None:
+    release = tmp_path / "release"
+    app = start_app("slow_reload_app", env={"RELEASE_FILE": str(release)})
+    app.wait_event("run")
+    app.send_signal(signal.SIGHUP)
+    reload_start = app.wait_event("reload_start")
+    app.send_signal(signal.SIGTERM)
+    app.wait_for(
+        lambda: "Stopping worker slow(0)" in app.log_text(),
+        what="the master to send SIGTERM to the worker",
+    )
+    release.touch()
+    terminate = app.wait_event("terminate")
+    status = app.wait_exit()
+
+    kinds = [event.kind for event in app.events]
+    assert kinds.index("reload_end") < kinds.index("terminate")
+    assert reload_start["thread"] == "cotyledon-calls"
+    assert terminate["thread"] == "cotyledon-calls"
+    assert status == 0

@@ -3,13 +3,16 @@
 The main thread of a worker runs a small event loop, like the master's: it
 waits on the signal wakeup pipe and on the master's pidfd, and acts on what
 arrives. The service's ``run()`` runs in a thread of its own, as in
-cotyledon 2.x, and so do ``terminate()`` and ``reload()``, so that the main
-thread always stays free to notice signals and the master's death. The
-worker process ends through ``exit_worker`` only, from the main thread.
+cotyledon 2.x, and ``terminate()`` and ``reload()`` run one after the other
+in a second one, so that the main thread always stays free to notice
+signals and the master's death. Both threads start with the worker: a stop
+or a reload never waits for a new thread, and never fails for want of one.
+The worker process ends through ``exit_worker`` only, from the main thread.
 """
 
 from __future__ import annotations
 
+import _thread
 import contextlib
 import logging
 import math
@@ -168,9 +171,11 @@ class _WorkerLoop:
         self._master_pid = bootstrap.master_pid
         self._title = f"{recipe.service_name}({recipe.worker_id}) [{os.getpid()}]"
         self._results: queue.SimpleQueue[int] = queue.SimpleQueue()
-        # Guards _reloading and _reload_pending; terminate() waits on it
-        # for a reload() in progress to return.
-        self._reload_done = threading.Condition()
+        self._calls: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
+        # Guards _reloading and _reload_pending, which the main thread and
+        # the calls thread share. A terminate() queued during a reload runs
+        # once the reload has returned, on the same thread.
+        self._reload_lock = threading.Lock()
         self._terminating = False
         self._reload_pending = False
         self._reloading = False
@@ -224,7 +229,11 @@ class _WorkerLoop:
             "on_new_worker", list(boot.new_worker_hooks), boot.service_id, boot.worker_id, service
         )
 
-        self._start_thread("run", self._call_run)
+        # A worker that cannot start this thread fails here, before run().
+        # A bare thread: threading.Thread costs a new worker more faults
+        # and waits for the thread to start.
+        _thread.start_new_thread(self._serve_calls, ())
+        threading.Thread(target=self._call_run, name="cotyledon-run", daemon=True).start()
         self._loop()
 
     def _loop(self) -> NoReturn:
@@ -285,24 +294,32 @@ class _WorkerLoop:
             return
         self._terminating = True
         LOG.info("Worker %s terminating", self._title)
-        self._start_thread("terminate", self._call_terminate)
+        self._calls.put(self._call_terminate)
 
     def _begin_reload(self) -> None:
         if self._terminating:
             LOG.info("Worker %s is terminating; reload skipped", self._title)
             return
-        with self._reload_done:
+        with self._reload_lock:
             if self._reloading:
                 # Coalesce: the running reload is followed by exactly one more.
                 self._reload_pending = True
                 return
             self._reloading = True
         LOG.info("Worker %s reloading", self._title)
-        self._start_thread("reload", self._call_reload)
+        self._calls.put(self._call_reload)
 
-    def _start_thread(self, name: str, target: Callable[[], None]) -> None:
-        thread = threading.Thread(target=target, name=f"cotyledon-{name}", daemon=True)
-        thread.start()
+    def _serve_calls(self) -> None:
+        """Run the service's ``terminate()`` and ``reload()`` calls, in order."""
+        # The name that threading and log lines (%(threadName)s) show.
+        threading.current_thread().name = "cotyledon-calls"
+        while True:
+            call = self._calls.get()
+            try:
+                call()
+            except BaseException:
+                LOG.exception("Worker %s: a call to the service failed", self._title)
+                self._finish(1)
 
     def _finish(self, status: int) -> None:
         """Ask the main thread to end the worker with ``status``."""
@@ -323,8 +340,6 @@ class _WorkerLoop:
             LOG.debug("Worker %s: run() returned; waiting for a signal", self._title)
 
     def _call_terminate(self) -> None:
-        with self._reload_done:
-            self._reload_done.wait_for(lambda: not self._reloading)
         try:
             self._service.terminate()
         except SystemExit as exc:
@@ -339,9 +354,8 @@ class _WorkerLoop:
         try:
             self._reload_until_done()
         finally:
-            with self._reload_done:
+            with self._reload_lock:
                 self._reloading = False
-                self._reload_done.notify_all()
 
     def _reload_until_done(self) -> None:
         while True:
@@ -355,7 +369,7 @@ class _WorkerLoop:
                 self._finish(1)
                 return
             self._control.send(WorkerReport.RELOADED)
-            with self._reload_done:
+            with self._reload_lock:
                 if not self._reload_pending or self._terminating:
                     return
                 self._reload_pending = False
