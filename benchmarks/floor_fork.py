@@ -12,17 +12,24 @@ from __future__ import annotations
 import os
 import signal
 import sys
+from collections.abc import Callable
 
 from benchmarks import channel
 
 
-def main() -> None:
+def _report_run(worker_id: int) -> None:
+    channel.report("run", worker_id, channel.cpu_time())
+
+
+def fork_children(start: Callable[[int], None]) -> None:
+    """Fork the number of children that the command line gives; each calls
+    ``start`` with its worker id, then sleeps until a signal ends it."""
     workers = int(sys.argv[1])
     channel.report("main", channel.MASTER_ID)
     for worker_id in range(workers):
         if os.fork() == 0:
             try:
-                channel.report("run", worker_id, channel.cpu_time())
+                start(worker_id)
                 while True:
                     signal.pause()
             finally:
@@ -33,6 +40,10 @@ def main() -> None:
             os.wait()
         except ChildProcessError:
             return
+
+
+def main() -> None:
+    fork_children(_report_run)
 
 
 if __name__ == "__main__":

@@ -15,39 +15,22 @@ costs, with no supervision at all.
 from __future__ import annotations
 
 import logging  # noqa: F401 - for its after-fork handler, which each child runs
-import os
-import signal
-import sys
 import threading
 
 from benchmarks import channel
+from benchmarks.floor_fork import fork_children
 
 
-def _run(worker_id: int) -> None:
+def _report_run(worker_id: int) -> None:
     channel.report("run", worker_id, channel.cpu_time())
 
 
-def child(worker_id: int) -> None:
-    threading.Thread(target=_run, args=(worker_id,), daemon=True).start()
-    while True:
-        signal.pause()
+def _start(worker_id: int) -> None:
+    threading.Thread(target=_report_run, args=(worker_id,), daemon=True).start()
 
 
 def main() -> None:
-    workers = int(sys.argv[1])
-    channel.report("main", channel.MASTER_ID)
-    for worker_id in range(workers):
-        if os.fork() == 0:
-            try:
-                child(worker_id)
-            finally:
-                os._exit(0)
-    # Blocks until the children are gone; the driver ends them.
-    while True:
-        try:
-            os.wait()
-        except ChildProcessError:
-            return
+    fork_children(_start)
 
 
 if __name__ == "__main__":

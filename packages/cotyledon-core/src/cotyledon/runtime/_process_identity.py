@@ -4,7 +4,7 @@ A child that ``multiprocessing`` starts finds itself in
 ``multiprocessing.current_process()`` and its parent in
 ``multiprocessing.parent_process()``. A worker that the master forks with
 ``os.fork()`` would otherwise find the master's own process object there,
-named ``MainProcess``, and no parent: code that asks whether it runs in
+named ``MainProcess``, and no parent. Code that checks whether it runs in
 the main process would get a wrong answer, and ``%(processName)s`` in a
 worker's log lines would name the master.
 
