@@ -445,15 +445,19 @@ def hook_child_app() -> None:
 
 def fork_fails_once_app() -> None:
     """The master's second fork fails, in the middle of the first start of
-    four workers."""
+    four workers, with an OSError or, when ``FORK_ERROR`` is ``runtime``, a
+    RuntimeError."""
     real_fork = os.fork
     calls = 0
+    error: Exception = OSError(errno.EAGAIN, "fork refused once by the test")
+    if os.environ.get("FORK_ERROR") == "runtime":
+        error = RuntimeError("fork refused once by the test")
 
     def fork() -> int:
         nonlocal calls
         calls += 1
         if calls == 2:
-            raise OSError(errno.EAGAIN, "fork refused once by the test")
+            raise error
         return real_fork()
 
     os.fork = fork

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
 from runtime_support import StartApp
 from runtime_support import is_running
 
@@ -111,15 +112,22 @@ def test_master_leaves_a_hook_child_to_its_owner(start_app: StartApp) -> None:
     assert app.wait_exit() == 0
 
 
-def test_failed_fork_fails_its_slot_only(start_app: StartApp) -> None:
-    app = start_app("fork_fails_once_app")
+@pytest.mark.parametrize(
+    ("error", "message"),
+    [
+        ("os", "BlockingIOError: [Errno 11] fork refused once by the test"),
+        ("runtime", "RuntimeError: fork refused once by the test"),
+    ],
+)
+def test_failed_fork_fails_its_slot_only(start_app: StartApp, error: str, message: str) -> None:
+    app = start_app("fork_fails_once_app", env={"FORK_ERROR": error})
     runs = app.wait_events("run", 4)
 
     assert sorted(run["worker_id"] for run in runs) == [0, 1, 2, 3]
     # The replacement of the slot whose fork failed comes after the others.
     assert runs[-1]["worker_id"] == 1
     log = app.log_text()
-    assert "Failed to start worker probe(1): BlockingIOError: [Errno 11] fork refused once" in log
+    assert f"Failed to start worker probe(1): {message}" in log
     assert log.count("Failed to start worker") == 1
     # The master files each pid under the worker that runs in it.
     for run in runs:

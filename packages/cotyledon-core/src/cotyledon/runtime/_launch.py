@@ -101,9 +101,9 @@ class ForkedChild:
         pass
 
 
-def fork_workers(bootstraps: Sequence[WorkerBootstrap]) -> list[ForkedChild | OSError]:
+def fork_workers(bootstraps: Sequence[WorkerBootstrap]) -> list[ForkedChild | Exception]:
     """Fork one worker for each of ``bootstraps``, in order, and return for
-    each its handle or the OSError that its fork raised.
+    each its handle or the exception that its fork raised.
 
     The forks follow one another with as little as possible in between.
     Each fork shares the master's memory with the new child, and each page
@@ -122,13 +122,15 @@ def fork_workers(bootstraps: Sequence[WorkerBootstrap]) -> list[ForkedChild | OS
         kit = _new_fork_kit()
     reset_multiprocessing = _multiprocessing_has_state()
     # Filled in place: growing a list between forks would write to it.
-    outcomes: list[int | OSError] = [0] * len(bootstraps)
+    outcomes: list[int | Exception] = [0] * len(bootstraps)
     previous = block(SPAWN_BLOCKED_SIGNALS)
     try:
         for index, bootstrap in enumerate(bootstraps):
             try:
                 pid = os.fork()
-            except OSError as exc:
+            except Exception as exc:
+                # OSError, mostly. Either way the workers forked before it
+                # must stay tracked, so the exception fails this slot only.
                 outcomes[index] = exc
                 continue
             if pid == 0:
@@ -137,7 +139,7 @@ def fork_workers(bootstraps: Sequence[WorkerBootstrap]) -> list[ForkedChild | OS
     finally:
         restore(previous)
     return [
-        outcome if isinstance(outcome, OSError) else ForkedChild(outcome) for outcome in outcomes
+        outcome if isinstance(outcome, Exception) else ForkedChild(outcome) for outcome in outcomes
     ]
 
 

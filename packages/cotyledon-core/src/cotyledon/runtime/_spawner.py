@@ -139,7 +139,7 @@ class Spawner:
             forked.append(index)
         for index, child in zip(forked, fork_workers(bootstraps), strict=True):
             outcomes[index] = (
-                child if isinstance(child, OSError) else self._track(slots[index], child)
+                child if isinstance(child, Exception) else self._track(slots[index], child)
             )
         return [outcomes[index] for index in range(len(slots))]
 
