@@ -548,3 +548,74 @@ def slow_reload_app() -> None:
     manager = cotyledon.ServiceManager()
     manager.add(SlowReload, 1)
     manager.run()
+
+
+_TRACED: set[str] = set()
+
+
+def _trace_service_calls(frame: Any, event: str, arg: Any) -> None:
+    """Record the service methods that a traced thread runs."""
+    if event == "call" and frame.f_code.co_name in ("reload", "terminate"):
+        _TRACED.add(frame.f_code.co_name)
+
+
+def _exit_at_once() -> None:
+    pass
+
+
+def _wait_child(pid: int) -> int | None:
+    """Return the exit code of a forked child, or None if it still runs after 10 s."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(status)
+        time.sleep(0.01)
+    os.kill(pid, 9)
+    os.waitpid(pid, 0)
+    return None
+
+
+class ForkInCalls(cotyledon.Service):
+    """Starts children from reload() and terminate(), as run() could."""
+
+    name = "forker"
+
+    def __init__(self, worker_id: WorkerId) -> None:
+        super().__init__(worker_id)
+        self._stop = threading.Event()
+
+    def run(self) -> None:
+        report("run", worker_id=self.worker_id)
+        self._stop.wait()
+
+    def _start_children(self, kind: str) -> None:
+        process = multiprocessing.get_context("fork").Process(target=_exit_at_once)
+        process.start()
+        process.join(10)
+        pid = os.fork()
+        if pid == 0:
+            # SystemExit in the child: it must end it, whatever thread forked it.
+            sys.exit(0)
+        report(
+            kind,
+            process_exit=process.exitcode,
+            fork_exit=_wait_child(pid),
+            traced=kind in _TRACED,
+        )
+
+    def reload(self) -> None:
+        self._start_children("reload")
+
+    def terminate(self) -> None:
+        self._start_children("terminate")
+        self._stop.set()
+
+
+def fork_in_calls_app() -> None:
+    """One worker that forks from reload() and terminate(), with a trace
+    function set for new threads."""
+    threading.settrace(_trace_service_calls)
+    manager = cotyledon.ServiceManager()
+    manager.add(ForkInCalls, 1)
+    manager.run()

@@ -125,6 +125,7 @@ def test_sigterm_during_reload_terminates_after(start_app: StartApp, tmp_path: P
     app.wait_for(
         lambda: "Stopping worker slow(0)" in app.log_text(),
         what="the master to send SIGTERM to the worker",
+        poll_interval=0.02,
     )
     release.touch()
     terminate = app.wait_event("terminate")
@@ -134,4 +135,20 @@ def test_sigterm_during_reload_terminates_after(start_app: StartApp, tmp_path: P
     assert kinds.index("reload_end") < kinds.index("terminate")
     assert reload_start["thread"] == "cotyledon-calls"
     assert terminate["thread"] == "cotyledon-calls"
+    assert status == 0
+
+
+def test_reload_and_terminate_may_fork(start_app: StartApp) -> None:
+    app = start_app("fork_in_calls_app")
+    app.wait_event("run")
+    app.send_signal(signal.SIGHUP)
+    reload = app.wait_event("reload")
+    app.send_signal(signal.SIGTERM)
+    terminate = app.wait_event("terminate")
+    status = app.wait_exit()
+
+    for call in (reload, terminate):
+        assert call["process_exit"] == 0
+        assert call["fork_exit"] == 0
+        assert call["traced"] is True
     assert status == 0

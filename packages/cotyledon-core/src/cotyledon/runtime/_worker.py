@@ -12,7 +12,6 @@ The worker process ends through ``exit_worker`` only, from the main thread.
 
 from __future__ import annotations
 
-import _thread
 import contextlib
 import logging
 import math
@@ -230,9 +229,7 @@ class _WorkerLoop:
         )
 
         # A worker that cannot start this thread fails here, before run().
-        # A bare thread: threading.Thread costs a new worker more faults
-        # and waits for the thread to start.
-        _thread.start_new_thread(self._serve_calls, ())
+        threading.Thread(target=self._serve_calls, name="cotyledon-calls", daemon=True).start()
         threading.Thread(target=self._call_run, name="cotyledon-run", daemon=True).start()
         self._loop()
 
@@ -311,8 +308,7 @@ class _WorkerLoop:
 
     def _serve_calls(self) -> None:
         """Run the service's ``terminate()`` and ``reload()`` calls, in order."""
-        # The name that threading and log lines (%(threadName)s) show.
-        threading.current_thread().name = "cotyledon-calls"
+        pid = os.getpid()
         while True:
             call = self._calls.get()
             try:
@@ -320,6 +316,11 @@ class _WorkerLoop:
             except BaseException:
                 LOG.exception("Worker %s: a call to the service failed", self._title)
                 self._finish(1)
+            if os.getpid() != pid:
+                # A child that the call forked and that came back here: its
+                # thread ends, and with it the child, as it would end after
+                # the call in a thread of its own.
+                return
 
     def _finish(self, status: int) -> None:
         """Ask the main thread to end the worker with ``status``."""
