@@ -518,18 +518,10 @@ def process_identity_app() -> None:
     manager.run()
 
 
-class SlowReload(cotyledon.Service):
+class SlowReload(Probe):
     """reload() waits until the file ``RELEASE_FILE`` exists."""
 
     name = "slow"
-
-    def __init__(self, worker_id: WorkerId) -> None:
-        super().__init__(worker_id)
-        self._stop = threading.Event()
-
-    def run(self) -> None:
-        report("run", worker_id=self.worker_id)
-        self._stop.wait()
 
     def reload(self) -> None:
         report("reload_start", thread=threading.current_thread().name)
@@ -576,18 +568,10 @@ def _wait_child(pid: int) -> int | None:
     return None
 
 
-class ForkInCalls(cotyledon.Service):
+class ForkInCalls(Probe):
     """Starts children from reload() and terminate(), as run() could."""
 
     name = "forker"
-
-    def __init__(self, worker_id: WorkerId) -> None:
-        super().__init__(worker_id)
-        self._stop = threading.Event()
-
-    def run(self) -> None:
-        report("run", worker_id=self.worker_id)
-        self._stop.wait()
 
     def _start_children(self, kind: str) -> None:
         process = multiprocessing.get_context("fork").Process(target=_exit_at_once)
