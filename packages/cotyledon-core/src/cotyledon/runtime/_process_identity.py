@@ -5,8 +5,8 @@ A child that ``multiprocessing`` starts finds itself in
 ``multiprocessing.parent_process()``. A worker that the master forks with
 ``os.fork()`` would otherwise find the master's own process object there,
 named ``MainProcess``, and no parent. Code that checks whether it runs in
-the main process would get a wrong answer, and ``%(processName)s`` in a
-worker's log lines would name the master.
+the main process would conclude that it does, and ``%(processName)s`` in
+a worker's log lines would name the master.
 
 The objects are built once in the master, so that a new worker only puts
 them in place: building them in each worker would run code that copies
