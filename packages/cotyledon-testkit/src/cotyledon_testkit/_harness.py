@@ -81,7 +81,10 @@ class ManagerProcess:
     process left in the session, whatever state the test is in.
 
     ``sys_path`` entries are prepended to the child's ``PYTHONPATH``;
-    ``env`` is added to the child's environment.
+    ``env`` is added to the child's environment. ``TMPDIR`` names a
+    directory of the harness, removed by ``close()`` with what the manager
+    left in it (the socket of ``multiprocessing``'s fork server, when the
+    test killed the master), unless ``env`` names another.
     """
 
     def __init__(
@@ -148,6 +151,7 @@ class ManagerProcess:
             if name == "NOTIFY_SOCKET" or name.startswith(("WATCHDOG_", "LISTEN_")):
                 del env[name]
         env["PYTHONUNBUFFERED"] = "1"
+        env["TMPDIR"] = str(self._tmp_dir())
         env.update(self._env)
         env[CHANNEL_ENV] = self._channel.path
         env[PARENT_PID_ENV] = str(os.getpid())
@@ -169,6 +173,12 @@ class ManagerProcess:
             self._pidfd = os.pidfd_open(self._process.pid)
             self._selector.register(self._pidfd, selectors.EVENT_READ)
         return self
+
+    def _tmp_dir(self) -> Path:
+        # A short name: a Unix socket's path must fit in about 100 bytes.
+        path = Path(self._dir.name) / "t"
+        path.mkdir(exist_ok=True)
+        return path
 
     @property
     def pid(self) -> int:

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
+import tempfile
 from collections.abc import Iterator
 
 import pytest
@@ -28,3 +30,17 @@ def sessions_to_reap() -> Iterator[list[int]]:
         for pid in alive_in_session(session):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
+
+
+@pytest.fixture
+def inner_tmpdir(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A temporary directory for an inner pytest run that ends without its
+    teardown (killed, or ended by ``os._exit``), removed after the test.
+
+    The run's harnesses keep their files in it: they have no chance to
+    remove them themselves.
+    """
+    path = tempfile.mkdtemp(prefix="cotyledon-plugin-")
+    monkeypatch.setenv("TMPDIR", path)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)

@@ -93,6 +93,7 @@ def test_leaks_harness(number):
         assert alive_in_session(pids["master"]) == []
 
 
+@pytest.mark.usefixtures("inner_tmpdir")
 def test_plugin_timeout_thread_method_kills_managers(
     pytester: pytest.Pytester, sessions_to_reap: list[int]
 ) -> None:
@@ -118,6 +119,7 @@ def test_hangs(manager_process):
     assert wait_for_empty_session(pids["master"], ORPHAN_EXIT_TIMEOUT) == []
 
 
+@pytest.mark.usefixtures("inner_tmpdir")
 def test_plugin_sigkilled_pytest_kills_managers(
     pytester: pytest.Pytester, sessions_to_reap: list[int]
 ) -> None:

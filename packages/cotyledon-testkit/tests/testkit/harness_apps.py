@@ -6,7 +6,9 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
+import time
 
 import cotyledon
 from cotyledon.types import WorkerId
@@ -34,6 +36,14 @@ def exit_at_once() -> None:
     """Exit with status 3 at once, without building a manager."""
     print("exiting now", flush=True)
     os._exit(3)
+
+
+def leave_temp_file() -> None:
+    """Make a temporary file, report where, and wait to be killed."""
+    fd, path = tempfile.mkstemp()
+    os.close(fd)
+    report("temp", path=path, tmpdir=tempfile.gettempdir())
+    time.sleep(300)
 
 
 class Sleeper(cotyledon.Service):

@@ -60,6 +60,28 @@ def test_harness_close_kills_whole_session() -> None:
     assert not _running(child)
 
 
+def test_harness_close_removes_temp_files() -> None:
+    harness = ManagerProcess("harness_apps:leave_temp_file", sys_path=[HERE]).start()
+    event = harness.wait_event("temp")
+    path = Path(event["path"])
+    assert path.exists()
+    assert Path(event["tmpdir"]).parent == harness.log_path.parent
+
+    os.kill(harness.pid, signal.SIGKILL)
+    harness.close()
+
+    assert not path.exists()
+
+
+def test_harness_temp_dir_from_env_wins(tmp_path: Path) -> None:
+    env = {"TMPDIR": str(tmp_path)}
+    with ManagerProcess("harness_apps:leave_temp_file", sys_path=[HERE], env=env) as harness:
+        event = harness.wait_event("temp")
+
+    assert Path(event["tmpdir"]) == tmp_path
+    assert Path(event["path"]).exists()
+
+
 def test_harness_timeout_error_shows_context() -> None:
     with ManagerProcess("harness_apps:report_and_wait", sys_path=[HERE]) as harness:
         harness.wait_event("ready")
