@@ -52,7 +52,11 @@ def test_master_death_ends_every_worker(
     rng = random.Random(seed + round_)
     app = start_app("master_with_helper_app", start_method=start_method)
     moment = _kill_master_when(app, rng)
-    assert app.wait_exit() == -signal.SIGKILL
+    status = app.wait_exit()
+    # A graceful stop may be over before the kill lands: the master has then
+    # reaped every worker, which the checks below confirm all the same.
+    stopped_first = moment == "stopping" and status == 0
+    assert stopped_first or status == -signal.SIGKILL, f"master killed while {moment}: {status}"
     check_start_method(app, start_method)
     app.receive()
     workers = {e.pid for e in app.worker_events()}
