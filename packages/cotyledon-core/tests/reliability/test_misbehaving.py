@@ -199,6 +199,22 @@ def _wait_recycled(app: ManagerProcess, after: int) -> None:
     app.wait_for(recycled, POLICY_TIMEOUT, "both misbehaving slots to be recycled")
 
 
+def _kill_live_worker(app: ManagerProcess, service: str, worker_id: int) -> None:
+    """Kill the worker of a slot with SIGKILL. The policies recycle workers,
+    so the one found may exit before the kill: the next one is killed then."""
+
+    def killed() -> bool:
+        try:
+            app.kill_worker(service, worker_id)
+        except LookupError:
+            return False
+        return True
+
+    app.wait_for(
+        killed, POLICY_TIMEOUT, f"a live worker {service}({worker_id}) to kill", poll_interval=0.05
+    )
+
+
 @pytest.mark.parametrize(("mode", "start_method"), method_matrix(RUNNING_MODES))
 def test_misbehaving_worker_contained_by_policies(
     start_app: StartApp, control_socket: Path, mode: str, start_method: str
@@ -212,7 +228,7 @@ def test_misbehaving_worker_contained_by_policies(
     app.wait_manager_event(ManagerEventKind.RELOADED, POLICY_TIMEOUT, after=mark)
     check_slots(app, ROLLING)
     mark = app.mark()
-    app.kill_worker("misbehaving", 0)
+    _kill_live_worker(app, "misbehaving", 0)
     TALLY.faults += 3
     app.wait_worker_ready("misbehaving", 0, POLICY_TIMEOUT, after=mark)
     check_slots(app, ROLLING)
