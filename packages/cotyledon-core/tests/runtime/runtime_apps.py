@@ -603,3 +603,20 @@ def fork_in_calls_app() -> None:
     manager = cotyledon.ServiceManager()
     manager.add(ForkInCalls, 1)
     manager.run()
+
+
+class ThreadProbe(Probe):
+    """Reports the names of its worker's threads from run()."""
+
+    def run(self) -> None:
+        names = sorted(thread.name for thread in threading.enumerate())
+        report("threads", worker_id=self.worker_id, names=names)
+        super().run()
+
+
+def thread_probe_app() -> None:
+    """Forty workers, forked back to back: the master reads no report until
+    the last fork."""
+    manager = cotyledon.ServiceManager()
+    manager.add(ThreadProbe, 40)
+    manager.run()

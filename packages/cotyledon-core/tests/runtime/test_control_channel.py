@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import selectors
 import time
+from collections.abc import Iterator
 
 import pytest
 
@@ -12,12 +13,32 @@ from cotyledon.core import WorkerReport
 from cotyledon.runtime._control import ControlClient
 from cotyledon.runtime._control import ControlServer
 
+# The heartbeats that fill a pipe of 64 KiB: each report line is about 16 bytes.
+PIPE_FILLING_REPORTS = 6000
+
+
+@pytest.fixture
+def server() -> Iterator[ControlServer]:
+    control = ControlServer()
+    yield control
+    control.close()
+
+
+@pytest.fixture(params=["socket", "pipe"])
+def client(request: pytest.FixtureRequest, server: ControlServer) -> Iterator[ControlClient]:
+    """A client on either path: a forked worker writes to the pipe."""
+    pipe_write = server.pipe_write if request.param == "pipe" else None
+    control = ControlClient(server.address, pipe_write)
+    yield control
+    control.close()
+
 
 def _receive(server: ControlServer, count: int, timeout: float = 10.0) -> list[WorkerReport]:
     received: list[WorkerReport] = []
     deadline = time.monotonic() + timeout
     with selectors.DefaultSelector() as selector:
-        selector.register(server, selectors.EVENT_READ)
+        for fd in server.fds():
+            selector.register(fd, selectors.EVENT_READ)
         while len(received) < count:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -27,34 +48,54 @@ def _receive(server: ControlServer, count: int, timeout: float = 10.0) -> list[W
     return received
 
 
-def test_report_with_room_needs_no_thread() -> None:
-    server = ControlServer()
-    client = ControlClient(server.address)
-    try:
-        client.send(WorkerReport.READY)
+def test_report_with_room_needs_no_thread(server: ControlServer, client: ControlClient) -> None:
+    client.send(WorkerReport.READY)
 
-        assert server.receive() == [(os.getpid(), WorkerReport.READY)]
-        assert not client.sends_in_background
-    finally:
-        client.close()
-        server.close()
+    assert server.receive() == [(os.getpid(), WorkerReport.READY)]
+    assert not client.sends_in_background
 
 
-def test_reports_wait_for_room_in_order() -> None:
-    server = ControlServer()
-    client = ControlClient(server.address)
-    sent = [WorkerReport.HEARTBEAT] * 199 + [WorkerReport.RELOADED]
-    try:
-        # Nothing reads meanwhile: the master's queue fills up after a few
-        # datagrams, and the rest wait in the sender thread.
-        for report in sent:
-            client.send(report)
+def test_reports_wait_for_room_in_order(server: ControlServer, client: ControlClient) -> None:
+    sent = [WorkerReport.HEARTBEAT] * (PIPE_FILLING_REPORTS - 1) + [WorkerReport.RELOADED]
 
-        assert client.sends_in_background
-        assert _receive(server, len(sent)) == sent
-    finally:
-        client.close()
-        server.close()
+    # Nothing reads meanwhile: the socket's queue fills up after a few
+    # datagrams, the pipe after thousands of lines, and the rest wait in the
+    # sender thread.
+    for report in sent:
+        client.send(report)
+
+    assert client.sends_in_background
+    assert _receive(server, len(sent)) == sent
+
+
+def test_pipe_holds_a_thousand_reports(server: ControlServer) -> None:
+    client = ControlClient(server.address, server.pipe_write)
+    sent = [WorkerReport.READY] * 1000
+
+    for report in sent:
+        client.send(report)
+
+    assert not client.sends_in_background
+    assert _receive(server, len(sent)) == sent
+
+
+def test_pipe_line_split_across_reads(server: ControlServer) -> None:
+    first, second = f"{os.getpid()} ready\n".encode().split(b"re")
+    os.write(server.pipe_write, first)
+
+    assert server.receive() == []
+
+    os.write(server.pipe_write, b"re" + second)
+    assert server.receive() == [(os.getpid(), WorkerReport.READY)]
+
+
+def test_invalid_report_is_logged_and_skipped(
+    server: ControlServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    os.write(server.pipe_write, b"garbage\n" + f"{os.getpid()} ready\n".encode())
+
+    assert server.receive() == [(os.getpid(), WorkerReport.READY)]
+    assert "Ignored an invalid report on the control channel: b'garbage'" in caplog.text
 
 
 def test_report_to_gone_master_is_logged(caplog: pytest.LogCaptureFixture) -> None:
@@ -66,3 +107,15 @@ def test_report_to_gone_master_is_logged(caplog: pytest.LogCaptureFixture) -> No
     client.close()
 
     assert "Could not send the report b'" in caplog.text
+
+
+def test_report_down_broken_pipe_is_logged(caplog: pytest.LogCaptureFixture) -> None:
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    client = ControlClient("unused", write_end)
+
+    client.send(WorkerReport.READY)
+    os.close(write_end)
+
+    assert "Could not send the report b'" in caplog.text
+    assert "Broken pipe" in caplog.text

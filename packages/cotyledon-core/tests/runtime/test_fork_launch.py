@@ -134,3 +134,16 @@ def test_failed_fork_fails_its_slot_only(start_app: StartApp, error: str, messag
         assert f"Started worker probe({run['worker_id']}) with pid {run.pid}" in log
     app.send_signal(signal.SIGTERM)
     assert app.wait_exit() == 0
+
+
+def test_forked_workers_report_without_a_thread(start_app: StartApp) -> None:
+    # Forty ready reports at once overflow a Unix datagram queue (ten by
+    # default), and the worker would start a thread to send the rest.
+    app = start_app("thread_probe_app")
+    app.wait_ready()
+    threads = app.wait_events("threads", 40)
+
+    for event in threads:
+        assert event["names"] == ["MainThread", "cotyledon-calls", "cotyledon-run"], event
+    app.send_signal(signal.SIGTERM)
+    assert app.wait_exit() == 0

@@ -1,11 +1,14 @@
 """The control channel: workers report to their master.
 
-One Unix datagram socket, bound by the master, receives every worker's
-reports; each datagram is ``b"<pid> <report>"``. Datagrams from many
-workers never interleave, and the master needs one descriptor however
-many workers it has. On Linux the socket lives in the abstract namespace
-(no file to clean up); elsewhere in a private temporary directory. Any
-start method works, since a worker only needs the address.
+A report is one line, ``b"<pid> <report>\\n"``. Workers that the master
+forks write it to a pipe that they inherit. A pipe has room for 64 KiB on
+Linux (pipe(7)), which is thousands of reports, and a write of up to
+``PIPE_BUF`` bytes never interleaves with another. Workers started by spawn
+or forkserver have no copy of the pipe, so they send each report as a
+datagram to a Unix socket that the master binds. On Linux the socket
+lives in the abstract namespace (no file to clean up); elsewhere in a
+private temporary directory. The master needs three descriptors however
+many workers it has.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import contextlib
 import logging
 import os
 import queue
+import select
 import socket
 import sys
 import threading
@@ -26,6 +30,7 @@ LOG = logging.getLogger(__name__)
 
 _MAX_DATAGRAM: Final = 256
 _RECEIVE_BUFFER: Final = 1 << 20
+_PIPE_READ_SIZE: Final = 1 << 16
 _STOP: Final = b""
 """The item that ends the sender thread. No report is empty."""
 
@@ -52,68 +57,106 @@ class ControlServer:
         self._socket.setblocking(False)
         with contextlib.suppress(OSError):
             self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _RECEIVE_BUFFER)
+        # Both ends are non-blocking and closed on exec. The write end stays
+        # open in the master for the workers it forks later.
+        self._pipe_read, self.pipe_write = os.pipe()
+        os.set_blocking(self._pipe_read, False)
+        os.set_blocking(self.pipe_write, False)
+        self._partial = b""
 
     def __repr__(self) -> str:
-        return f"<ControlServer address={self.address!r}>"
+        return f"<ControlServer address={self.address!r} pipe_write={self.pipe_write}>"
 
-    def fileno(self) -> int:
-        return self._socket.fileno()
+    def fds(self) -> tuple[int, int]:
+        """Return the descriptors to watch for reading: the socket and the pipe."""
+        return self._socket.fileno(), self._pipe_read
 
     def receive(self) -> list[tuple[int, WorkerReport]]:
-        """Read every report waiting, in order of arrival."""
-        reports = []
+        """Read every report waiting: the pipe's in order, then the socket's."""
+        reports: list[tuple[int, WorkerReport]] = []
+        for line in self._read_pipe():
+            _parse(line, reports)
         while True:
             try:
                 data = self._socket.recv(_MAX_DATAGRAM)
             except BlockingIOError:
                 break
-            try:
-                pid_text, report_text = data.decode("ascii").split(" ", 1)
-                reports.append((int(pid_text), WorkerReport(report_text)))
-            except ValueError:
-                LOG.warning("Ignored an invalid report on the control channel: %r", data)
+            _parse(data.rstrip(b"\n"), reports)
         return reports
+
+    def _read_pipe(self) -> list[bytes]:
+        chunks = [self._partial]
+        while True:
+            try:
+                chunk = os.read(self._pipe_read, _PIPE_READ_SIZE)
+            except BlockingIOError:
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        # A read may end inside a line when more is waiting than it takes.
+        # The rest of that line comes with the next read.
+        *lines, self._partial = b"".join(chunks).split(b"\n")
+        return lines
 
     def close(self) -> None:
         self._socket.close()
+        os.close(self._pipe_read)
+        os.close(self.pipe_write)
         if self._directory is not None:
             import shutil
 
             shutil.rmtree(self._directory, ignore_errors=True)
 
 
+def _parse(data: bytes, reports: list[tuple[int, WorkerReport]]) -> None:
+    try:
+        pid_text, report_text = data.decode("ascii").split(" ", 1)
+        reports.append((int(pid_text), WorkerReport(report_text)))
+    except ValueError:
+        LOG.warning("Ignored an invalid report on the control channel: %r", data)
+
+
 @final
 class ControlClient:
     """A worker's end of the control channel; safe to use from any thread.
 
-    A Unix datagram socket keeps only a few datagrams
-    (``net.unix.max_dgram_qlen``, 10 by default on Linux) until the master
-    reads them, and a master that is spawning a thousand workers reads none
-    for a while. A report goes out at once when there is room; the first
-    one that finds none starts a sender thread, which then sends every
-    report in order, waiting for room, so that no report is lost and
-    ``run()`` never waits for one. Most workers never need that thread.
+    A forked worker passes ``pipe_write``, the write end of the master's
+    pipe, and its reports go down the pipe. Other workers send theirs to
+    the socket at ``address``. A Unix datagram socket keeps only a few
+    datagrams (``net.unix.max_dgram_qlen``, 10 by default on Linux) until
+    the master reads them, and a master that is starting a thousand
+    workers reads none for a while. A report goes out at once when there
+    is room; the first one that finds none starts a sender thread, which
+    then sends every report in order, waiting for room, so that no report
+    is lost and ``run()`` never waits for one. Most workers never need
+    that thread.
     """
 
-    def __init__(self, address: str) -> None:
+    def __init__(self, address: str, pipe_write: int | None = None) -> None:
         self._address = address
-        self._socket = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self._pipe_write = pipe_write
+        self._socket = (
+            socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) if pipe_write is None else None
+        )
         self._queue: queue.SimpleQueue[bytes] = queue.SimpleQueue()
         self._sender: threading.Thread | None = None
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
+        if self._pipe_write is not None:
+            return f"<ControlClient pipe_write={self._pipe_write}>"
         return f"<ControlClient address={self._address!r}>"
 
     def send(self, report: WorkerReport) -> None:
         """Send a report to the master, or queue it for the sender thread."""
         # _value_ is the member's plain attribute: ``value`` is a property
         # whose Python code would be one more thing that a new worker runs.
-        data = f"{os.getpid()} {report._value_}".encode("ascii")
+        data = f"{os.getpid()} {report._value_}\n".encode("ascii")
         with self._lock:
             if self._sender is None:
                 try:
-                    self._socket.sendto(data, socket.MSG_DONTWAIT, self._address)
+                    self._send_now(data)
                 except BlockingIOError:
                     pass  # the master's queue is full: the thread waits for room
                 except OSError as exc:
@@ -127,6 +170,16 @@ class ControlClient:
                 self._sender.start()
             self._queue.put(data)
 
+    def _send_now(self, data: bytes) -> None:
+        """Send ``data`` without waiting; raise BlockingIOError when full."""
+        if self._socket is not None:
+            self._socket.sendto(data, socket.MSG_DONTWAIT, self._address)
+            return
+        assert self._pipe_write is not None
+        # The pipe's write end is non-blocking, and a write of a report
+        # (far below PIPE_BUF) writes it whole or raises BlockingIOError.
+        os.write(self._pipe_write, data)
+
     @property
     def sends_in_background(self) -> bool:
         """True once reports go out through the sender thread."""
@@ -135,7 +188,8 @@ class ControlClient:
     def close(self, timeout: float = 1.0) -> None:
         """Send what is queued, waiting up to ``timeout`` seconds, then close.
 
-        A worker never needs it: it ends with ``os._exit``.
+        A worker never needs it: it ends with ``os._exit``. The inherited
+        pipe stays open.
         """
         with self._lock:
             sender = self._sender
@@ -143,7 +197,8 @@ class ControlClient:
                 self._queue.put(_STOP)
         if sender is not None:
             sender.join(timeout)
-        self._socket.close()
+        if self._socket is not None:
+            self._socket.close()
 
     def _send_forever(self) -> None:
         while True:
@@ -151,9 +206,27 @@ class ControlClient:
             if data == _STOP:
                 return
             try:
-                self._socket.sendto(data, self._address)
+                self._send_waiting(data)
             except OSError as exc:
                 _log_lost(data, exc)
+
+    def _send_waiting(self, data: bytes) -> None:
+        """Send ``data``, waiting for room as long as it takes."""
+        if self._socket is not None:
+            self._socket.sendto(data, self._address)
+            return
+        assert self._pipe_write is not None
+        poller = select.poll()
+        poller.register(self._pipe_write, select.POLLOUT)
+        while True:
+            try:
+                os.write(self._pipe_write, data)
+            except BlockingIOError:
+                # POLLOUT, or POLLERR once the master is gone: the write
+                # then raises BrokenPipeError.
+                poller.poll()
+            else:
+                return
 
 
 def _log_lost(data: bytes, exc: OSError) -> None:

@@ -172,7 +172,8 @@ class MasterLoop:
         control = ControlServer()
         try:
             selector.register(wakeup.fd, selectors.EVENT_READ, None)
-            selector.register(control, selectors.EVENT_READ, control)
+            for fd in control.fds():
+                selector.register(fd, selectors.EVENT_READ, control)
             if self._control_socket is not None:
                 self._operator = OperatorSocket(self._control_socket, selector)
             operator_fds = self._operator.fds() if self._operator is not None else ()
@@ -182,7 +183,8 @@ class MasterLoop:
                 selector,
                 program_name=self._program_name,
                 control_address=control.address,
-                master_fds=(*wakeup.fds, selector.fileno(), control.fileno(), *operator_fds),
+                report_fd=control.pipe_write,
+                master_fds=(*wakeup.fds, selector.fileno(), *control.fds(), *operator_fds),
             )
             self._requests.attach(wakeup.wake)
             self._loop(wakeup, selector, self._spawner, control)

@@ -77,6 +77,7 @@ class Spawner:
         *,
         program_name: str,
         control_address: str,
+        report_fd: int | None = None,
         master_fds: Iterable[int] = (),
     ) -> None:
         self._context = context
@@ -84,6 +85,7 @@ class Spawner:
         self._recipe_for = recipe_for
         self._program_name = program_name
         self._control_address = control_address
+        self._report_fd = report_fd
         self._master_pid = os.getpid()
         # A forked worker has /dev/null at descriptor 0 before it closes the
         # master's descriptors (see _launch): one that the master had there,
@@ -134,6 +136,7 @@ class Spawner:
                     self._program_name,
                     self._control_address,
                     self._master_fds,
+                    self._report_fd,
                 )
             )
             forked.append(index)
