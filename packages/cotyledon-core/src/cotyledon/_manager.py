@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import multiprocessing.context
 import os
-import random
 import threading
 import uuid
 from collections.abc import Callable
@@ -47,6 +46,7 @@ from cotyledon.runtime import WorkerRecipe
 from cotyledon.runtime import default_context
 from cotyledon.runtime import install_master_signals
 from cotyledon.runtime import program_name
+from cotyledon.runtime import random_fraction
 from cotyledon.specs import default_reload_policy
 from cotyledon.specs import service_name
 from cotyledon.specs import service_spec
@@ -385,7 +385,7 @@ class ServiceManager:
             listeners.extend(discover_listeners())
         program = program_name()
         loop = MasterLoop(
-            supervisor=Supervisor(specs, random=random.Random().random),
+            supervisor=Supervisor(specs, random=random_fraction),
             context=self.mp_context,
             hooks=self._hooks,
             requests=self._requests,

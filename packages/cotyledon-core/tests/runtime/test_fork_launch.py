@@ -147,3 +147,19 @@ def test_forked_workers_report_without_a_thread(start_app: StartApp) -> None:
         assert event["names"] == ["MainThread", "cotyledon-calls", "cotyledon-run"], event
     app.send_signal(signal.SIGTERM)
     assert app.wait_exit() == 0
+
+
+def test_master_imports_leave_fork_costs_out() -> None:
+    # random reseeds itself in each forked child; the others make the master
+    # bigger, and so every fork slower, for work that most masters never do.
+    code = (
+        "import sys, cotyledon\n"
+        "print(' '.join(m for m in ('random', 'multiprocessing.util', 'subprocess', 'json')"
+        " if m in sys.modules))\n"
+    )
+
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+
+    assert out.stdout.split() == []

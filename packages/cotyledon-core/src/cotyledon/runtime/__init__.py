@@ -6,6 +6,7 @@ process.
 """
 
 from cotyledon.runtime._clock import MonotonicClock
+from cotyledon.runtime._clock import random_fraction
 from cotyledon.runtime._exits import describe_exit
 from cotyledon.runtime._exits import signal_name
 from cotyledon.runtime._hooks import CancelReload
@@ -51,6 +52,7 @@ __all__ = [
     "install_master_signals",
     "program_name",
     "query_control_socket",
+    "random_fraction",
     "report_heartbeat",
     "report_ready",
     "request_own_termination",

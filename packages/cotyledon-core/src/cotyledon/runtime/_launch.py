@@ -18,7 +18,6 @@ import contextlib
 import logging
 import multiprocessing.context
 import multiprocessing.process
-import multiprocessing.util
 import os
 import sys
 from collections.abc import Sequence
@@ -166,20 +165,21 @@ def _multiprocessing_has_state() -> bool:
     """
     # NOTE: these are private names of multiprocessing (3.10 to 3.13). A
     # missing one counts as state, so that the child tries its reset.
-    finalizers = getattr(multiprocessing.util, "_finalizer_registry", None)
+    children = getattr(multiprocessing.process, "_children", None)
+    if children is None or len(children) > 0:
+        return True
+    # Nothing can be registered with multiprocessing.util before something
+    # imports it, and this module does not: with its imports, it would make
+    # the master bigger and each fork slower.
+    util = sys.modules.get("multiprocessing.util")
+    if util is None:
+        return False
+    finalizers = getattr(util, "_finalizer_registry", None)
     # The dict inside the WeakValueDictionary: its own len() is Python code.
     # Entries that wait for removal still count, which errs on the safe side.
-    after_forkers = getattr(
-        getattr(multiprocessing.util, "_afterfork_registry", None), "data", None
-    )
-    children = getattr(multiprocessing.process, "_children", None)
+    after_forkers = getattr(getattr(util, "_afterfork_registry", None), "data", None)
     return (
-        finalizers is None
-        or len(finalizers) > 0
-        or after_forkers is None
-        or len(after_forkers) > 0
-        or children is None
-        or len(children) > 0
+        finalizers is None or len(finalizers) > 0 or after_forkers is None or len(after_forkers) > 0
     )
 
 
@@ -287,10 +287,11 @@ def _after_fork_in_child(reset_multiprocessing: bool, kit: _ForkKit, name: str) 
 def _reset_multiprocessing() -> None:
     # NOTE: these are private names of multiprocessing (3.10 to 3.13). Each
     # step is skipped when its name is missing.
-    finalizers = getattr(multiprocessing.util, "_finalizer_registry", None)
+    util = sys.modules.get("multiprocessing.util")
+    finalizers = getattr(util, "_finalizer_registry", None)
     if isinstance(finalizers, dict):
         finalizers.clear()
-    run_after_forkers = getattr(multiprocessing.util, "_run_after_forkers", None)
+    run_after_forkers = getattr(util, "_run_after_forkers", None)
     if callable(run_after_forkers):
         run_after_forkers()
     children = getattr(multiprocessing.process, "_children", None)

@@ -10,7 +10,6 @@ gets one JSON document back. Then the master closes the connection.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import selectors
@@ -190,6 +189,10 @@ class OperatorSocket:
             return
         request = client.received.split(b"\n", 1)[0].decode("ascii", "replace").strip()
         document = answer(request, status())
+        # Imported at the first request: most masters serve none, and each
+        # module that the master imports makes every fork slower.
+        import json
+
         client.to_send = json.dumps(document).encode() + b"\n"
         self._selector.modify(client.connection, selectors.EVENT_WRITE, client)
         self._write(client)
@@ -237,6 +240,8 @@ def query_control_socket(path: str, request: str, timeout: float = 5.0) -> dict[
             chunks.append(chunk)
     if not chunks:
         raise OSError(f"the control socket {path} closed without a response")
+    import json
+
     document = json.loads(b"".join(chunks))
     if not isinstance(document, dict):
         raise TypeError(f"the control socket {path} returned {document!r}, not a JSON object")
