@@ -7,6 +7,7 @@ happens to the test through ``cotyledon_testkit.report``.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import errno
 import multiprocessing
 import os
@@ -619,4 +620,23 @@ def thread_probe_app() -> None:
     the last fork."""
     manager = cotyledon.ServiceManager()
     manager.add(ThreadProbe, 40)
+    manager.run()
+
+
+class PidfdProbe(Probe):
+    """Reports how many pidfds its worker holds, from run()."""
+
+    def run(self) -> None:
+        count = 0
+        for fd in os.listdir("/proc/self/fd"):
+            # The descriptor of the listing itself is closed by now.
+            with contextlib.suppress(FileNotFoundError):
+                count += os.readlink(f"/proc/self/fd/{fd}") == "anon_inode:[pidfd]"
+        report("pidfds", worker_id=self.worker_id, count=count)
+        super().run()
+
+
+def pidfd_probe_app() -> None:
+    manager = cotyledon.ServiceManager()
+    manager.add(PidfdProbe, 2)
     manager.run()

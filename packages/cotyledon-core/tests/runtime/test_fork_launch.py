@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -145,6 +146,17 @@ def test_forked_workers_report_without_a_thread(start_app: StartApp) -> None:
 
     for event in threads:
         assert event["names"] == ["MainThread", "cotyledon-calls", "cotyledon-run"], event
+    app.send_signal(signal.SIGTERM)
+    assert app.wait_exit() == 0
+
+
+@pytest.mark.skipif(not hasattr(os, "pidfd_open"), reason="needs pidfd_open (Linux 5.3)")
+def test_forked_worker_holds_one_pidfd_of_its_master(start_app: StartApp) -> None:
+    # One pidfd serves both the master watch and parent_process().sentinel.
+    app = start_app("pidfd_probe_app")
+    counts = [event["count"] for event in app.wait_events("pidfds", 2)]
+
+    assert counts == [1, 1]
     app.send_signal(signal.SIGTERM)
     assert app.wait_exit() == 0
 

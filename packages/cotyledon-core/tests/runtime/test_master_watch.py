@@ -42,3 +42,20 @@ def test_master_watch_reaped_master_is_gone() -> None:
         assert repr(watch) == f"<MasterWatch master_pid={pid} method=gone>"
     finally:
         watch.close()
+
+
+@pytest.mark.skipif(not hasattr(os, "pidfd_open"), reason="needs pidfd_open (Linux 5.3)")
+def test_master_watch_inherited_pidfd_stays_open() -> None:
+    pidfd = os.pidfd_open(os.getpid())
+    try:
+        watch = MasterWatch(os.getpid(), pidfd)
+        watched = watch.fd
+        assert watched == pidfd
+        assert watch.master_alive()
+
+        watch.close()
+
+        assert watch.fd is None
+        os.fstat(pidfd)  # still open: raises OSError once closed
+    finally:
+        os.close(pidfd)

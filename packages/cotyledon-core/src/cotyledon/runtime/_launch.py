@@ -149,7 +149,7 @@ def _run_forked_child(
     the master's code."""
     try:
         _after_fork_in_child(reset_multiprocessing, kit, process_name(bootstrap))
-        worker_main(bootstrap)
+        worker_main(bootstrap, kit.identity.master_pidfd)
     except BaseException:
         with contextlib.suppress(BaseException):
             LOG.exception("Worker process %d failed before its loop started", os.getpid())

@@ -23,17 +23,20 @@ POLL_INTERVAL: Final = 0.5
 class MasterWatch:
     """Tell whether the master process with ``master_pid`` is still alive."""
 
-    def __init__(self, master_pid: int) -> None:
+    def __init__(self, master_pid: int, pidfd: int | None = None) -> None:
+        """``pidfd``, a pidfd of the master that the worker inherited, is
+        watched without opening another, and left open by ``close()``."""
         self._master_pid = master_pid
         # The master is the parent for the fork and spawn start methods; with
         # forkserver the parent is the fork server, which also dies with it.
         self._parent_pid = os.getppid()
-        self._pidfd: int | None = None
+        self._pidfd = pidfd
+        self._owns_pidfd = pidfd is None
         # A worker that starts slowly (spawn, forkserver) may find its master
         # already dead and reaped. Its pid may then belong to another process
         # already, so that death is recorded here, never polled for.
         self._dead_at_start = False
-        if hasattr(os, "pidfd_open"):
+        if pidfd is None and hasattr(os, "pidfd_open"):
             try:
                 self._pidfd = os.pidfd_open(master_pid)
             except ProcessLookupError:
@@ -85,6 +88,6 @@ class MasterWatch:
         return True
 
     def close(self) -> None:
-        if self._pidfd is not None:
+        if self._pidfd is not None and self._owns_pidfd:
             os.close(self._pidfd)
-            self._pidfd = None
+        self._pidfd = None

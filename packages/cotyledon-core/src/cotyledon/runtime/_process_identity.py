@@ -31,11 +31,14 @@ class ForkedIdentity:
     ``os.fork()``.
     """
 
-    __slots__ = ("_parent", "_worker")
+    __slots__ = ("_parent", "_worker", "master_pidfd")
 
     def __init__(self) -> None:
         self._worker: Any = None
         self._parent: Any = None
+        self.master_pidfd: int | None = None
+        """A pidfd of the master, or None: the sentinel of ``parent_process()``
+        in each worker, which watches its master with it too."""
         module: Any = multiprocessing.process
         if not hasattr(module, "_current_process"):
             return
@@ -69,6 +72,7 @@ class ForkedIdentity:
         except OSError:
             return
         self._parent = parent_class(master.name, os.getpid(), sentinel)
+        self.master_pidfd = sentinel
 
     def __repr__(self) -> str:
         return f"<ForkedIdentity ready={self._worker is not None}>"

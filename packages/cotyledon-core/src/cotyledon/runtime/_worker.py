@@ -127,10 +127,13 @@ def exit_worker(status: int) -> NoReturn:
     os._exit(status)
 
 
-def worker_main(bootstrap: WorkerBootstrap) -> NoReturn:
-    """Run one worker to its end; the target of the worker process."""
+def worker_main(bootstrap: WorkerBootstrap, master_pidfd: int | None = None) -> NoReturn:
+    """Run one worker to its end; the target of the worker process.
+
+    A forked worker passes the pidfd of its master that it inherited.
+    """
     try:
-        _WorkerLoop(bootstrap).run()
+        _WorkerLoop(bootstrap, master_pidfd).run()
     except BaseException:
         recipe = bootstrap.recipe
         LOG.exception("Worker %s(%d) failed in its own loop", recipe.service_name, recipe.worker_id)
@@ -167,7 +170,7 @@ def _read_waiter(fds: Sequence[int]) -> Callable[[float | None], list[int]]:
 
 
 class _WorkerLoop:
-    def __init__(self, bootstrap: WorkerBootstrap) -> None:
+    def __init__(self, bootstrap: WorkerBootstrap, master_pidfd: int | None) -> None:
         recipe = bootstrap.recipe
         self._boot = recipe
         self._master_pid = bootstrap.master_pid
@@ -203,7 +206,7 @@ class _WorkerLoop:
             except OSError:
                 pass
         _proctitle.set_worker_title(bootstrap.program_name, recipe.service_name, recipe.worker_id)
-        self._master = MasterWatch(bootstrap.master_pid)
+        self._master = MasterWatch(bootstrap.master_pid, master_pidfd)
         self._control = ControlClient(bootstrap.control_address, bootstrap.report_fd)
         self._reporter = WorkerReporter(self._control.send, recipe.heartbeat_timeout)
         install_reporter(self._reporter)
