@@ -348,7 +348,8 @@ class ServiceManager:
           worker, once its service is built.
         - ``on_dead_worker(service_id, worker_id, exit_code)``: in the
           master, when a worker has ended (a negative code is minus the
-          signal that killed it).
+          signal that killed it), except the workers that the manager
+          stops when it shuts down.
 
         Hooks run in the order they were registered. A hook that raises is
         logged and the next hooks still run.

@@ -1071,3 +1071,24 @@ def test_reload_during_hooks_is_coalesced(supervisor: Supervisor, fake_clock: Fa
     step = supervisor.handle(ReloadRequested(), fake_clock.now())
 
     assert step.commands == ()
+
+
+@pytest.mark.parametrize(
+    ("reason", "runs_hooks"),
+    [
+        (None, True),
+        (StopReason.SHUTDOWN, False),
+        (StopReason.INTERRUPT, False),
+        *[
+            (reason, True)
+            for reason in StopReason
+            if reason not in (StopReason.SHUTDOWN, StopReason.INTERRUPT)
+        ],
+    ],
+)
+def test_dead_worker_hooks_skip_shutdown_stops(
+    web_spec: ServiceSpec, reason: StopReason | None, runs_hooks: bool
+) -> None:
+    exit_report = ReportWorkerExit(_slot(web_spec, 0), 1234, 0, reason, None)
+
+    assert exit_report.runs_dead_worker_hooks is runs_hooks

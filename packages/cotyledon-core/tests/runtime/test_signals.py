@@ -12,6 +12,8 @@ from runtime_support import is_running
 from runtime_support import live_worker_pids
 from runtime_support import run_events
 
+from cotyledon import WorkerEventKind
+
 
 def test_sigterm_runs_hooks_then_terminates_workers(start_app: StartApp) -> None:
     app = start_app("basic_app")
@@ -25,6 +27,9 @@ def test_sigterm_runs_hooks_then_terminates_workers(start_app: StartApp) -> None
     assert status == 0
     assert kinds.count("terminate") == 3
     assert kinds.index("hook_terminate") < kinds.index("terminate")
+    # As in cotyledon 2.x, the workers stopped by the shutdown are no dead
+    # workers to the hooks.
+    assert "hook_dead_worker" not in kinds
     assert not [pid for pid in workers if is_running(pid)]
     assert "master exiting with status 0" in app.log_text()
 
@@ -45,8 +50,8 @@ def test_sigterm_kills_worker_group_at_deadline(start_app: StartApp) -> None:
     assert not is_running(stubborn.pid)
     assert not is_running(stubborn["grandchild"])
     assert "killing it and its process group with SIGKILL" in app.log_text()
-    dead = app.wait_event("hook_dead_worker", service="stubborn")
-    assert dead["code"] == -signal.SIGKILL
+    exited = app.worker_events("stubborn", kind=WorkerEventKind.EXITED)
+    assert [event.exit_code for event in exited] == [-signal.SIGKILL]
 
 
 def test_sigint_ends_workers_and_exits_1(start_app: StartApp) -> None:

@@ -104,7 +104,8 @@ class RunReloadHooks:
 
 @attrs.frozen
 class ReportWorkerExit:
-    """A worker ended: log it and run the ``on_dead_worker`` hooks."""
+    """A worker ended: log it, and run the ``on_dead_worker`` hooks when
+    ``runs_dead_worker_hooks``."""
 
     slot: Slot
     pid: int
@@ -113,6 +114,16 @@ class ReportWorkerExit:
     """Why the supervisor had asked the worker to stop; None: it was not."""
     respawn_delay: float | None
     """Seconds until its slot gets a new worker, or None if it gets none."""
+
+    @property
+    def runs_dead_worker_hooks(self) -> bool:
+        """Tell whether the ``on_dead_worker`` hooks hear of this exit.
+
+        They do not for the workers that the manager stops to shut down,
+        as in cotyledon 2.x: a hook that raises an alert for each dead
+        worker must stay quiet at each stop of the service.
+        """
+        return self.stop_reason not in (StopReason.SHUTDOWN, StopReason.INTERRUPT)
 
 
 @attrs.frozen

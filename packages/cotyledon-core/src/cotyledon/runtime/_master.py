@@ -414,20 +414,7 @@ class MasterLoop:
             cancelled = run_hooks("on_reload", self._hooks.on_reload)
             return ReloadHooksDone(cancelled)
         elif isinstance(command, ReportWorkerExit):
-            self._log_exit(command)
-            if self._listeners:
-                reason = command.stop_reason.value if command.stop_reason else None
-                event = self._worker_event(
-                    WorkerEventKind.EXITED, command.slot, command.pid, command.exit_code, reason
-                )
-                self._listeners.worker_event(event)
-            run_hooks(
-                "on_dead_worker",
-                self._hooks.on_dead_worker,
-                command.slot.service_id,
-                command.slot.worker_id,
-                command.exit_code,
-            )
+            self._report_exit(command)
         elif isinstance(command, ReportSpawnFailure):
             retry = (
                 "no retry"
@@ -451,6 +438,23 @@ class MasterLoop:
         else:
             assert_never(command)
         return None
+
+    def _report_exit(self, command: ReportWorkerExit) -> None:
+        self._log_exit(command)
+        if self._listeners:
+            reason = command.stop_reason.value if command.stop_reason else None
+            event = self._worker_event(
+                WorkerEventKind.EXITED, command.slot, command.pid, command.exit_code, reason
+            )
+            self._listeners.worker_event(event)
+        if command.runs_dead_worker_hooks:
+            run_hooks(
+                "on_dead_worker",
+                self._hooks.on_dead_worker,
+                command.slot.service_id,
+                command.slot.worker_id,
+                command.exit_code,
+            )
 
     def _exit(self, command: ExitManager) -> None:
         LOG.info("All workers have ended; master exiting with status %d", command.status)
