@@ -30,6 +30,39 @@ def test_exports_are_sorted_and_present() -> None:
     assert all(hasattr(cotyledon, name) for name in exported)
 
 
+def test_types_module_types_the_hooks() -> None:
+    # mypy checks the annotations below with the rest of the tests.
+    def on_new_worker(
+        service_id: cotyledon.types.ServiceId, worker_id: cotyledon.types.WorkerId, service: object
+    ) -> None:
+        del service_id, worker_id, service
+
+    def on_dead_worker(
+        service_id: cotyledon.types.ServiceId, worker_id: cotyledon.types.WorkerId, exit_code: int
+    ) -> None:
+        del service_id, worker_id, exit_code
+
+    def on_terminate() -> None:
+        pass
+
+    terminate: cotyledon.types.OnTerminateHook = on_terminate
+    reload: cotyledon.types.OnReloadHook = on_terminate
+    new_worker: cotyledon.types.OnNewWorkerHook = on_new_worker
+    dead_worker: cotyledon.types.OnDeadWorkerHook = on_dead_worker
+    manager = cotyledon.ServiceManager()
+
+    manager.register_hooks(terminate, reload, new_worker, dead_worker)
+
+    assert sorted(cotyledon.types.__all__) == [
+        "OnDeadWorkerHook",
+        "OnNewWorkerHook",
+        "OnReloadHook",
+        "OnTerminateHook",
+        "ServiceId",
+        "WorkerId",
+    ]
+
+
 def test_types_module_has_id_types() -> None:
     service_id = cotyledon.types.ServiceId(uuid.uuid4())
     worker_id = cotyledon.types.WorkerId(3)

@@ -367,9 +367,10 @@ class ManagerProcess:
             if result:
                 return result
             if fail_on_exit and exited:
+                status = process.returncode
                 raise ManagerExitedError(
                     self._describe(
-                        f"the master exited with status {process.returncode} before {what}"
+                        f"the master exited with status {status} while waiting for {what}"
                     )
                 )
             remaining = deadline - time.monotonic()

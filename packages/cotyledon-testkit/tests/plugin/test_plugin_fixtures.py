@@ -90,5 +90,5 @@ def test_plugin_failed_waits_show_context(pytester: pytest.Pytester) -> None:
     assert "master process" in output
     assert "waiter worker(1)" in output
     assert "Manager ready: waiter 2/2" in output
-    assert "ManagerExitedError: the master exited with status 1 before" in output
+    assert "ManagerExitedError: the master exited with status 1 while waiting for" in output
     assert "bad configuration" in output

@@ -226,7 +226,7 @@ def test_harness_wait_ready_fails_on_exit() -> None:
         harness.wait_ready(timeout=60)
 
     message = str(caught.value)
-    assert "the master exited with status 3 before the manager to be ready" in message
+    assert "the master exited with status 3 while waiting for the manager to be ready" in message
     assert "exiting now" in message
 
 
