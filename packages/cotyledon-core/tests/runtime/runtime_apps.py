@@ -11,6 +11,7 @@ import contextlib
 import errno
 import multiprocessing
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -639,4 +640,33 @@ class PidfdProbe(Probe):
 def pidfd_probe_app() -> None:
     manager = cotyledon.ServiceManager()
     manager.add(PidfdProbe, 2)
+    manager.run()
+
+
+class SlowTerminateHeartbeater(cotyledon.Service):
+    """Heartbeats until terminated; terminate() takes half a second."""
+
+    name = "heartbeater"
+
+    def __init__(self, worker_id: WorkerId) -> None:
+        super().__init__(worker_id)
+        self._stop = threading.Event()
+
+    def run(self) -> None:
+        report("run", service=self.name, worker_id=self.worker_id)
+        while not self._stop.wait(0.01):
+            self.heartbeat()
+
+    def terminate(self) -> None:
+        time.sleep(0.5)
+        report("terminated", service=self.name, worker_id=self.worker_id)
+        self._stop.set()
+
+
+def sigpipe_default_app() -> None:
+    """Workers that heartbeat, under the default action of SIGPIPE (death),
+    as programs that write to pipes often restore it."""
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    manager = cotyledon.ServiceManager()
+    manager.add(SlowTerminateHeartbeater, 2, heartbeat_timeout=0.2)
     manager.run()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import selectors
+import signal
 import time
 from collections.abc import Iterator
 
@@ -119,3 +120,39 @@ def test_report_down_broken_pipe_is_logged(caplog: pytest.LogCaptureFixture) -> 
 
     assert "Could not send the report b'" in caplog.text
     assert "Broken pipe" in caplog.text
+
+
+def test_lost_reports_logged_once(caplog: pytest.LogCaptureFixture) -> None:
+    server = ControlServer()
+    client = ControlClient(server.address)
+    server.close()
+
+    for _ in range(3):
+        client.send(WorkerReport.HEARTBEAT)
+    client.close()
+
+    assert caplog.text.count("Could not send the report") == 1
+
+
+def test_forked_child_reports_nothing_and_never_blocks(server: ControlServer) -> None:
+    client = ControlClient(server.address, server.pipe_write)
+    # A thread of the worker is inside send() when the fork happens: the
+    # child's copy of the lock stays held for good.
+    with client._lock:
+        pid = os.fork()
+        if pid == 0:
+            client.send(WorkerReport.HEARTBEAT)
+            os._exit(0)
+    deadline = time.monotonic() + 10
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            pytest.fail("the forked child blocked in send()")
+        time.sleep(0.01)
+
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert server.receive() == []

@@ -128,3 +128,19 @@ def _kill_time(events: list[ProbeEvent]) -> float:
     # The master was killed after the last run event; terminate events come
     # after its death, so the last run event bounds the kill time from below.
     return max(e.time for e in events if e.kind == "run")
+
+
+def test_master_death_spares_workers_under_default_sigpipe(start_app: StartApp) -> None:
+    # Each heartbeat after the master's death goes to a pipe that the
+    # master read: without a reader left, the write would raise SIGPIPE and
+    # kill the worker before its terminate() returns.
+    app = start_app("sigpipe_default_app")
+    runs = app.wait_events("run", 2)
+
+    os.kill(app.pid, signal.SIGKILL)
+    terminated = app.wait_events("terminated", 2, timeout=10)
+
+    assert sorted(e.pid for e in terminated) == sorted(e.pid for e in runs)
+    app.wait_for(
+        lambda: not any(is_running(e.pid) for e in runs), timeout=5, what="the workers to exit"
+    )

@@ -71,6 +71,18 @@ class ControlServer:
         """Return the descriptors to watch for reading: the socket and the pipe."""
         return self._socket.fileno(), self._pipe_read
 
+    def master_only_fds(self) -> tuple[int]:
+        """Return the descriptors that a forked worker closes: the socket.
+
+        A worker keeps the pipe's read end as well as its write end, so that
+        the pipe keeps a reader when the master dies. A write to a pipe
+        without one raises SIGPIPE, which kills a worker whose program
+        restored the default action of that signal, before its
+        ``terminate()`` has run. The worker never reads the pipe, and its
+        reports wait there, or in its sender thread, until it exits.
+        """
+        return (self._socket.fileno(),)
+
     def receive(self) -> list[tuple[int, WorkerReport]]:
         """Read every report waiting: the pipe's in order, then the socket's."""
         reports: list[tuple[int, WorkerReport]] = []
@@ -142,6 +154,9 @@ class ControlClient:
         self._queue: queue.SimpleQueue[bytes] = queue.SimpleQueue()
         self._sender: threading.Thread | None = None
         self._lock = threading.Lock()
+        self._pid = os.getpid()
+        self._lost_logged = False
+        self._foreign_logged = False
 
     def __repr__(self) -> str:
         if self._pipe_write is not None:
@@ -149,10 +164,20 @@ class ControlClient:
         return f"<ControlClient address={self._address!r}>"
 
     def send(self, report: WorkerReport) -> None:
-        """Send a report to the master, or queue it for the sender thread."""
+        """Send a report to the master, or queue it for the sender thread.
+
+        A process forked from the worker sends nothing, because the master
+        accepts reports from the worker's pid only. The fork may also have
+        copied the lock while a thread of the worker held it, and no thread
+        of the child would ever release it.
+        """
+        pid = os.getpid()
+        if pid != self._pid:
+            self._drop_foreign(report, pid)
+            return
         # _value_ is the member's plain attribute: ``value`` is a property
         # whose Python code would be one more thing that a new worker runs.
-        data = f"{os.getpid()} {report._value_}\n".encode("ascii")
+        data = f"{pid} {report._value_}\n".encode("ascii")
         with self._lock:
             if self._sender is None:
                 try:
@@ -160,7 +185,7 @@ class ControlClient:
                 except BlockingIOError:
                     pass  # the master's queue is full: the thread waits for room
                 except OSError as exc:
-                    _log_lost(data, exc)
+                    self._log_lost(data, exc)
                     return
                 else:
                     return
@@ -208,7 +233,7 @@ class ControlClient:
             try:
                 self._send_waiting(data)
             except OSError as exc:
-                _log_lost(data, exc)
+                self._log_lost(data, exc)
 
     def _send_waiting(self, data: bytes) -> None:
         """Send ``data``, waiting for room as long as it takes."""
@@ -222,13 +247,35 @@ class ControlClient:
             try:
                 os.write(self._pipe_write, data)
             except BlockingIOError:
-                # POLLOUT, or POLLERR once the master is gone: the write
-                # then raises BrokenPipeError.
+                # A forked worker holds a read end of the pipe itself, so the
+                # pipe never breaks: once the master is gone, this waits
+                # until the worker exits.
                 poller.poll()
             else:
                 return
 
+    def _log_lost(self, data: bytes, exc: OSError) -> None:
+        # The master is gone, and the worker notices through its pidfd: the
+        # reports that follow would each fail the same way.
+        if self._lost_logged:
+            return
+        self._lost_logged = True
+        LOG.warning(
+            "Could not send the report %r to the master: %s; later reports that fail "
+            "are not logged",
+            data,
+            exc,
+        )
 
-def _log_lost(data: bytes, exc: OSError) -> None:
-    # The master is gone: the worker notices through its pidfd.
-    LOG.warning("Could not send the report %r to the master: %s", data, exc)
+    def _drop_foreign(self, report: WorkerReport, pid: int) -> None:
+        if self._foreign_logged:
+            return
+        self._foreign_logged = True
+        LOG.warning(
+            "Process %d, forked from worker process %d, reported %s: only the worker "
+            "itself reports to the master, so this and later reports of the process "
+            "are dropped",
+            pid,
+            self._pid,
+            report._value_,
+        )

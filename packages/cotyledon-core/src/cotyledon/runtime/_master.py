@@ -184,7 +184,12 @@ class MasterLoop:
                 program_name=self._program_name,
                 control_address=control.address,
                 report_fd=control.pipe_write,
-                master_fds=(*wakeup.fds, selector.fileno(), *control.fds(), *operator_fds),
+                master_fds=(
+                    *wakeup.fds,
+                    selector.fileno(),
+                    *control.master_only_fds(),
+                    *operator_fds,
+                ),
             )
             self._requests.attach(wakeup.wake)
             self._loop(wakeup, selector, self._spawner, control)
