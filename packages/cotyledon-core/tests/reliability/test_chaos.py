@@ -60,6 +60,9 @@ WIDENED_PHASE: Final = {
 # A storm during a slot's backoff waits for a restart delay at least this
 # long (seconds): the chaos apps cap their backoff at 0.4 s.
 BACKOFF_STORM_DELAY: Final = 0.3
+# Seconds until every initial worker is ready: several startup timeouts (5 s)
+# in a row, each followed by the start of a spawned worker.
+READY_TIMEOUT: Final = 60.0
 
 # Steps of one life, by start method: spawn and forkserver workers are
 # slower to start, so their lives are shorter.
@@ -259,7 +262,10 @@ def _run_life(
     if ending == "startup":
         expected_status = life.end(ending)
     else:
-        app.wait_ready()
+        # One announcing worker in ten stalls until its startup timeout, and
+        # its replacement may stall too: a few of those, with spawned workers
+        # on a loaded machine, take longer than the default wait.
+        app.wait_ready(timeout=READY_TIMEOUT)
         life.settle()
         warm = master_resources(app.pid)
         warm_workers = len(app.live_workers())
