@@ -54,6 +54,7 @@ from cotyledon.core import WorkerReported
 from cotyledon.core import WorkersChanged
 from cotyledon.core import WorkerSignal
 from cotyledon.core import WorkerSpawned
+from cotyledon.core import WorkersReported
 from cotyledon_testkit import FakeClock
 
 SVC = ServiceId(uuid.UUID(int=1))
@@ -585,6 +586,41 @@ def test_heartbeat_pushes_deadline_back() -> None:
 
     assert step.commands == ()
     assert run.deadline == 5.0
+
+
+def test_heartbeats_read_together_count_before_deadlines() -> None:
+    # The master was busy past both deadlines while the heartbeats waited.
+    run = _Run(_spec(workers=2, heartbeat_timeout=3.0))
+    run.start()
+    run.report(_slot(0), WorkerReport.READY)
+    run.report(_slot(1), WorkerReport.READY)
+    run.clock.jump_to(3.5)
+
+    step = run.handle(
+        WorkersReported(
+            (
+                WorkerReported(run.pids[_slot(0)], WorkerReport.HEARTBEAT),
+                WorkerReported(run.pids[_slot(1)], WorkerReport.HEARTBEAT),
+            )
+        )
+    )
+
+    assert step.commands == ()
+    assert run.deadline == 6.5
+
+
+def test_heartbeats_read_together_still_stop_the_silent() -> None:
+    run = _Run(_spec(workers=2, heartbeat_timeout=3.0))
+    run.start()
+    run.report(_slot(0), WorkerReport.READY)
+    run.report(_slot(1), WorkerReport.READY)
+    run.clock.jump_to(3.5)
+
+    step = run.handle(
+        WorkersReported((WorkerReported(run.pids[_slot(0)], WorkerReport.HEARTBEAT),))
+    )
+
+    assert step.commands == (SignalWorker(_slot(1), 101, WorkerSignal.TERMINATE, StopReason.HUNG),)
 
 
 def test_heartbeat_not_checked_before_ready() -> None:

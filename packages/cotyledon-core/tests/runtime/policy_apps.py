@@ -282,3 +282,38 @@ def status_churn_app() -> None:
 
     threading.Thread(target=read, daemon=True).start()
     manager.run()
+
+
+class SteadyBeater(cotyledon.Service):
+    """Sends heartbeats from a tight loop until terminated; reloads in place."""
+
+    name = "steady"
+
+    def __init__(self, worker_id: WorkerId) -> None:
+        super().__init__(worker_id)
+        self._stop = threading.Event()
+
+    def run(self) -> None:
+        report("run", service=self.name, worker_id=self.worker_id)
+        while not self._stop.wait(0.01):
+            self.heartbeat()
+
+    def reload(self) -> None:
+        report("reload", service=self.name, worker_id=self.worker_id)
+
+    def terminate(self) -> None:
+        self._stop.set()
+
+
+def stalling_master_app() -> None:
+    """Four steady beaters under a 1 s heartbeat timeout, and an on_reload
+    hook that takes ``HOOK_SECONDS`` seconds."""
+    hook_seconds = float(os.environ.get("HOOK_SECONDS", "0"))
+
+    def slow_hook() -> None:
+        time.sleep(hook_seconds)
+
+    manager = cotyledon.ServiceManager()
+    manager.add(SteadyBeater, 4, heartbeat_timeout=1.0)
+    manager.register_hooks(on_reload=slow_hook)
+    manager.run()

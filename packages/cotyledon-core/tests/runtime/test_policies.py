@@ -4,6 +4,7 @@ intensity, stop on exit, readiness, liveness and recycling."""
 from __future__ import annotations
 
 import signal
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from runtime_support import APPS_DIR
 from runtime_support import is_running
 from runtime_support import run_events
 
+from cotyledon import WorkerEventKind
 from cotyledon.core import GIVE_UP_EXIT_STATUS
 from cotyledon_testkit import ManagerEventKind
 from cotyledon_testkit import ManagerProcess
@@ -128,6 +130,32 @@ def test_silent_worker_is_restarted(start_policy_app: StartPolicyApp) -> None:
     assert "is hung: no heartbeat for 0.4 s; stopping it" in app.log_text()
     app.send_signal(signal.SIGTERM)
     app.wait_exit()
+
+
+@pytest.mark.parametrize("stall", ["sigstop", "reload_hook"])
+def test_master_stall_stops_no_beating_worker(start_policy_app: StartPolicyApp, stall: str) -> None:
+    # The master does nothing for 1.5 s, past the 1 s heartbeat timeout,
+    # while the workers' heartbeats wait for it in the control channel.
+    env = {"HOOK_SECONDS": "1.5" if stall == "reload_hook" else "0"}
+    app = start_policy_app("stalling_master_app", env=env)
+    app.wait_ready()
+    mark = app.mark()
+
+    if stall == "sigstop":
+        app.send_signal(signal.SIGSTOP)
+        time.sleep(1.5)  # the stall itself, not a wait for a condition
+        app.send_signal(signal.SIGCONT)
+        app.send_signal(signal.SIGHUP)
+    else:
+        app.send_signal(signal.SIGHUP)
+    # Once the reload is over, the master has acted on its deadlines.
+    app.wait_manager_event(ManagerEventKind.RELOADED, after=mark)
+    app.send_signal(signal.SIGTERM)
+
+    assert app.wait_exit() == 0
+    hung = [e for e in app.worker_events(kind=WorkerEventKind.EXITED) if e.stop_reason == "hung"]
+    assert hung == []
+    assert "is hung" not in app.log_text()
 
 
 def test_max_age_recycles_worker(start_policy_app: StartPolicyApp) -> None:

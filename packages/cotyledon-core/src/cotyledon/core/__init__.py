@@ -39,6 +39,7 @@ from cotyledon.core._events import WorkerReport
 from cotyledon.core._events import WorkerReported
 from cotyledon.core._events import WorkersChanged
 from cotyledon.core._events import WorkerSpawned
+from cotyledon.core._events import WorkersReported
 from cotyledon.core._ids import ServiceId
 from cotyledon.core._ids import Slot
 from cotyledon.core._ids import WorkerId
@@ -128,6 +129,7 @@ __all__ = [
     "WorkerSpawned",
     "WorkerStatus",
     "WorkersChanged",
+    "WorkersReported",
     "assert_never",
     "render_slot_table",
 ]

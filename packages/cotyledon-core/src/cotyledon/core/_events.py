@@ -105,6 +105,18 @@ class WorkerReported:
 
 
 @attrs.frozen
+class WorkersReported:
+    """Reports read together from the control channel, in order of arrival.
+
+    They are all applied before any deadline is checked. A batch that
+    waited while the master was busy has fresh heartbeats of workers whose
+    liveness deadline passed meanwhile, and none of those workers is hung.
+    """
+
+    reports: tuple[WorkerReported, ...]
+
+
+@attrs.frozen
 class StopRequested:
     """The manager was asked to stop."""
 
@@ -137,6 +149,7 @@ Event = (
     | SpawnFailed
     | WorkerExited
     | WorkerReported
+    | WorkersReported
     | StopRequested
     | ReloadRequested
     | ReloadHooksDone

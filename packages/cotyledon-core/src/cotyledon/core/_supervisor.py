@@ -53,6 +53,7 @@ from cotyledon.core._events import WorkerReport
 from cotyledon.core._events import WorkerReported
 from cotyledon.core._events import WorkersChanged
 from cotyledon.core._events import WorkerSpawned
+from cotyledon.core._events import WorkersReported
 from cotyledon.core._ids import ServiceId
 from cotyledon.core._ids import Slot
 from cotyledon.core._lifecycle import ManagerPhase
@@ -308,6 +309,9 @@ class Supervisor:
             self._on_exited(event.pid, event.exit_code, now, out)
         elif isinstance(event, WorkerReported):
             self._on_reported(event.pid, event.report, now, out)
+        elif isinstance(event, WorkersReported):
+            for reported in event.reports:
+                self._on_reported(reported.pid, reported.report, now, out)
         elif isinstance(event, StopRequested):
             self._on_stop(event.mode, now, out)
         elif isinstance(event, ReloadRequested):

@@ -56,6 +56,7 @@ from cotyledon.core import WorkerReport
 from cotyledon.core import WorkerReported
 from cotyledon.core import WorkerSignal
 from cotyledon.core import WorkerSpawned
+from cotyledon.core import WorkersReported
 from cotyledon.core import assert_never
 from cotyledon.runtime._adopted import is_init
 from cotyledon.runtime._adopted import reap_adopted
@@ -153,6 +154,7 @@ class MasterLoop:
         self._started: collections.deque[tuple[Slot, WorkerProcess | Exception]] = (
             collections.deque()
         )
+        self._control: ControlServer | None = None
 
     def __repr__(self) -> str:
         return f"<MasterLoop {self._supervisor!r} deadline={self._deadline} status={self._status}>"
@@ -170,6 +172,7 @@ class MasterLoop:
         wakeup = self._signals or install_master_signals()
         selector = selectors.DefaultSelector()
         control = ControlServer()
+        self._control = control
         try:
             selector.register(wakeup.fd, selectors.EVENT_READ, None)
             for fd in control.fds():
@@ -199,6 +202,7 @@ class MasterLoop:
             if self._operator is not None:
                 self._operator.close()
             selector.close()
+            self._control = None
             control.close()
             if self._status is not None:
                 _ignore_late_stop_signals(wakeup)
@@ -289,6 +293,12 @@ class MasterLoop:
         *,
         ready: list[object],
     ) -> None:
+        # Reports first, read whether or not the selector saw them: the
+        # heartbeats among them must count before any other event of this
+        # wakeup makes the core check its deadlines.
+        reported = self._take_reports(control)
+        if reported is not None:
+            self._handle(reported)
         reap = spawner in ready
         for signum in wakeup.drain():
             if signum == signal.SIGCHLD:
@@ -297,9 +307,6 @@ class MasterLoop:
                 self._on_signal(signum)
         for event in self._requests.drain():
             self._handle(event)
-        if control in ready:
-            for pid, report in control.receive():
-                self._on_report(pid, report)
         if reap:
             self._reap_workers(spawner)
             if is_init():
@@ -315,15 +322,40 @@ class MasterLoop:
         for worker, exit_code in spawner.reap():
             self._handle(WorkerExited(worker.pid, exit_code))
 
-    def _on_report(self, pid: int, report: WorkerReport) -> None:
-        slot = self._supervisor.slot_of_pid(pid)
-        if slot is not None and self._listeners and report is not WorkerReport.HEARTBEAT:
-            # The worker's own event first: it may complete a manager event.
-            kind = (
-                WorkerEventKind.READY if report is WorkerReport.READY else WorkerEventKind.RELOADED
-            )
-            self._listeners.worker_event(self._worker_event(kind, slot, pid))
-        self._handle(WorkerReported(pid, report))
+    def _queue_reports(self, pending: collections.deque[Event], *, first: bool) -> None:
+        """Read the reports waiting, and queue them first or last in ``pending``."""
+        if self._control is None:
+            return
+        reported = self._take_reports(self._control)
+        if reported is None:
+            return
+        if first:
+            pending.appendleft(reported)
+        else:
+            pending.append(reported)
+
+    def _take_reports(self, control: ControlServer) -> WorkersReported | None:
+        """Read the reports waiting on the control channel; return them as
+        one event, or None if there is none.
+
+        The listeners hear of each worker's report first: it may complete
+        a manager event.
+        """
+        reports = control.receive()
+        if not reports:
+            return None
+        for pid, report in reports:
+            if not self._listeners or report is WorkerReport.HEARTBEAT:
+                continue
+            slot = self._supervisor.slot_of_pid(pid)
+            if slot is not None:
+                kind = (
+                    WorkerEventKind.READY
+                    if report is WorkerReport.READY
+                    else WorkerEventKind.RELOADED
+                )
+                self._listeners.worker_event(self._worker_event(kind, slot, pid))
+        return WorkersReported(tuple(WorkerReported(pid, report) for pid, report in reports))
 
     def _on_signal(self, signum: int) -> None:
         phase = self._supervisor.phase
@@ -345,6 +377,18 @@ class MasterLoop:
 
     def _handle(self, event: Event) -> None:
         pending: collections.deque[Event] = collections.deque([event])
+        if (
+            self._deadline is not None
+            and self._clock.now() >= self._deadline
+            and not isinstance(event, WorkersReported)
+        ):
+            # The core acts on its passed deadlines after each event. The
+            # master may have been busy, stopped or short of CPU since it
+            # last read the reports: a heartbeat that waits unread must not
+            # count as missing, so the reports go first. Only before the
+            # first event: a report from a worker forked in this call, read
+            # before its WorkerSpawned event, would name a pid unknown yet.
+            self._queue_reports(pending, first=True)
         while pending:
             with self._state_lock:
                 step = self._supervisor.handle(pending.popleft(), self._clock.now())
@@ -361,8 +405,11 @@ class MasterLoop:
                     self._start_workers(commands, index)
                 follow_up = self._execute(command)
                 # What hooks asked for (reconfigure, shutdown, a new timeout)
-                # applies before the outcome of the command that ran them.
+                # applies before the outcome of the command that ran them,
+                # and so do the reports that came while they ran.
                 pending.extend(self._requests.drain())
+                if isinstance(command, (RunReloadHooks, RunTerminateHooks)):
+                    self._queue_reports(pending, first=False)
                 if follow_up is not None:
                     pending.append(follow_up)
 
