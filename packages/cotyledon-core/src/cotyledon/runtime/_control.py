@@ -247,7 +247,7 @@ class ControlClient:
             try:
                 os.write(self._pipe_write, data)
             except BlockingIOError:
-                # A forked worker holds a read end of the pipe itself, so the
+                # A forked worker keeps a read end of the pipe itself, so the
                 # pipe never breaks: once the master is gone, this waits
                 # until the worker exits.
                 poller.poll()
