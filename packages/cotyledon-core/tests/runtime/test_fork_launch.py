@@ -151,7 +151,7 @@ def test_forked_workers_report_without_a_thread(start_app: StartApp) -> None:
 
 
 @pytest.mark.skipif(not hasattr(os, "pidfd_open"), reason="needs pidfd_open (Linux 5.3)")
-def test_forked_worker_holds_one_pidfd_of_its_master(start_app: StartApp) -> None:
+def test_forked_worker_has_one_master_pidfd(start_app: StartApp) -> None:
     # One pidfd serves both the master watch and parent_process().sentinel.
     app = start_app("pidfd_probe_app")
     counts = [event["count"] for event in app.wait_events("pidfds", 2)]
@@ -162,9 +162,9 @@ def test_forked_worker_holds_one_pidfd_of_its_master(start_app: StartApp) -> Non
 
 
 def test_master_imports_leave_fork_costs_out() -> None:
-    # random reseeds itself in each forked child; the others make the master
+    # random reseeds itself in each forked child. The others make the master
     # bigger, and so every fork slower, for work that most masters never do.
-    # (subprocess is not among them: platform imports it on Python 3.10.)
+    # subprocess is not checked, because platform imports it on Python 3.10.
     code = (
         "import sys, cotyledon\n"
         "print(' '.join(m for m in ('random', 'multiprocessing.util', 'json')"
