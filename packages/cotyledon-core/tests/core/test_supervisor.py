@@ -46,6 +46,8 @@ from cotyledon.core import Supervisor
 from cotyledon.core import TimerFired
 from cotyledon.core import WorkerExited
 from cotyledon.core import WorkerId
+from cotyledon.core import WorkerReport
+from cotyledon.core import WorkerReported
 from cotyledon.core import WorkersChanged
 from cotyledon.core import WorkerSignal
 from cotyledon.core import WorkerSpawned
@@ -1071,6 +1073,40 @@ def test_reload_during_hooks_is_coalesced(supervisor: Supervisor, fake_clock: Fa
     step = supervisor.handle(ReloadRequested(), fake_clock.now())
 
     assert step.commands == ()
+
+
+def test_reload_ends_with_the_report_of_the_latest_request(
+    web_spec: ServiceSpec, fake_clock: FakeClock, seeded_random: Random
+) -> None:
+    supervisor = Supervisor([attrs.evolve(web_spec, workers=1)], random=seeded_random)
+    pid = _start(supervisor, fake_clock)[_slot(web_spec, 0)]
+    first = fake_clock.advance(1.0)
+    _reload(supervisor, first)
+    # A second request while the worker still runs the first reload.
+    second = fake_clock.advance(1.0)
+    _reload(supervisor, second)
+
+    earlier = supervisor.handle(
+        WorkerReported(pid, WorkerReport.RELOADED, first + 0.5), fake_clock.advance(0.5)
+    )
+    latest = supervisor.handle(
+        WorkerReported(pid, WorkerReport.RELOADED, second + 0.5), fake_clock.advance(0.5)
+    )
+
+    assert AnnounceReloaded() not in earlier.commands
+    assert AnnounceReloaded() in latest.commands
+
+
+def test_reload_report_without_time_ends_the_reload(
+    web_spec: ServiceSpec, fake_clock: FakeClock, seeded_random: Random
+) -> None:
+    supervisor = Supervisor([attrs.evolve(web_spec, workers=1)], random=seeded_random)
+    pid = _start(supervisor, fake_clock)[_slot(web_spec, 0)]
+    _reload(supervisor, fake_clock.advance(1.0))
+
+    step = supervisor.handle(WorkerReported(pid, WorkerReport.RELOADED), fake_clock.advance(1.0))
+
+    assert AnnounceReloaded() in step.commands
 
 
 @pytest.mark.parametrize(

@@ -544,6 +544,32 @@ def slow_reload_app() -> None:
     manager.run()
 
 
+class SteppedReload(Probe):
+    """Reload number N (from 1) waits until the file ``RELEASE_FILE``-N exists."""
+
+    name = "stepped"
+
+    def __init__(self, worker_id: WorkerId) -> None:
+        super().__init__(worker_id)
+        self._reloads = 0
+
+    def reload(self) -> None:
+        self._reloads += 1
+        report("reload_start", number=self._reloads)
+        release = f"{os.environ['RELEASE_FILE']}-{self._reloads}"
+        deadline = time.monotonic() + 20
+        while not os.path.exists(release) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        report("reload_end", number=self._reloads)
+
+
+def stepped_reload_app() -> None:
+    """One worker whose reloads each wait for the test."""
+    manager = cotyledon.ServiceManager()
+    manager.add(SteppedReload, 1)
+    manager.run()
+
+
 _TRACED: set[str] = set()
 
 

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from cotyledon.core import WorkerReport
+from cotyledon.core import WorkerReported
 from cotyledon.runtime._control import ControlClient
 from cotyledon.runtime._control import ControlServer
 
@@ -45,15 +46,25 @@ def _receive(server: ControlServer, count: int, timeout: float = 10.0) -> list[W
             if remaining <= 0:
                 pytest.fail(f"received {len(received)} of {count} reports in {timeout} s")
             selector.select(remaining)
-            received.extend(report for _, report in server.receive())
+            received.extend(reported.report for reported in server.receive())
     return received
 
 
 def test_report_with_room_needs_no_thread(server: ControlServer, client: ControlClient) -> None:
     client.send(WorkerReport.READY)
 
-    assert server.receive() == [(os.getpid(), WorkerReport.READY)]
+    assert server.receive() == [WorkerReported(os.getpid(), WorkerReport.READY)]
     assert not client.sends_in_background
+
+
+def test_reload_report_carries_the_time_of_its_request(
+    server: ControlServer, client: ControlClient
+) -> None:
+    received_at = time.monotonic()
+
+    client.send(WorkerReport.RELOADED, received_at)
+
+    assert server.receive() == [WorkerReported(os.getpid(), WorkerReport.RELOADED, received_at)]
 
 
 def test_reports_wait_for_room_in_order(server: ControlServer, client: ControlClient) -> None:
@@ -87,7 +98,7 @@ def test_pipe_line_split_across_reads(server: ControlServer) -> None:
     assert server.receive() == []
 
     os.write(server.pipe_write, b"re" + second)
-    assert server.receive() == [(os.getpid(), WorkerReport.READY)]
+    assert server.receive() == [WorkerReported(os.getpid(), WorkerReport.READY)]
 
 
 def test_invalid_report_is_logged_and_skipped(
@@ -95,7 +106,7 @@ def test_invalid_report_is_logged_and_skipped(
 ) -> None:
     os.write(server.pipe_write, b"garbage\n" + f"{os.getpid()} ready\n".encode())
 
-    assert server.receive() == [(os.getpid(), WorkerReport.READY)]
+    assert server.receive() == [WorkerReported(os.getpid(), WorkerReport.READY)]
     assert "Ignored an invalid report on the control channel: b'garbage'" in caplog.text
 
 

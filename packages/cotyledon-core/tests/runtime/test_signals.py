@@ -143,6 +143,27 @@ def test_sigterm_during_reload_terminates_after(start_app: StartApp, tmp_path: P
     assert status == 0
 
 
+def test_reload_during_reload_completes_after_the_second(
+    start_app: StartApp, tmp_path: Path
+) -> None:
+    release = tmp_path / "release"
+    app = start_app("stepped_reload_app", env={"RELEASE_FILE": str(release)})
+    app.wait_event("run")
+    app.send_signal(signal.SIGHUP)
+    app.wait_event("reload_start", number=1)
+    app.send_signal(signal.SIGHUP)
+    app.wait_events("manager_reloading", 2)
+    (tmp_path / "release-1").touch()
+    # The master has the end of the first reload, and the second one waits.
+    app.wait_event("worker_reloaded")
+    (tmp_path / "release-2").touch()
+    reloaded = app.wait_event("manager_reloaded")
+
+    end = app.wait_event("reload_end", number=2)
+    assert app.events.index(reloaded) > app.events.index(end)
+    assert [event.kind for event in app.events].count("manager_reloaded") == 1
+
+
 def test_reload_and_terminate_may_fork(start_app: StartApp) -> None:
     app = start_app("fork_in_calls_app")
     app.wait_event("run")

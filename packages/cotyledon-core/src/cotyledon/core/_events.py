@@ -102,6 +102,12 @@ class WorkerReported:
 
     pid: int
     report: WorkerReport
+    received_at: float | None = None
+    """For ``RELOADED``: when the worker received the request of the reload
+    that it finished, on the supervisor's clock. A reload received before
+    the supervisor's latest request to the worker is an earlier one, and
+    the worker calls ``reload()`` again. None: the report covers the latest
+    request."""
 
 
 @attrs.frozen

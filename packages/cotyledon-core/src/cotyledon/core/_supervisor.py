@@ -140,6 +140,8 @@ class _SlotRecord:
     ready_by: float | None = None
     silent_by: float | None = None
     recycle_at: float | None = None
+    # When the supervisor last requested an in-place reload of the worker.
+    reload_requested_at: float | None = None
 
     def running_timer(self, when: float) -> StopReason | None:
         """Return why a RUNNING worker stops if ``when`` is one of its deadlines."""
@@ -308,10 +310,10 @@ class Supervisor:
         elif isinstance(event, WorkerExited):
             self._on_exited(event.pid, event.exit_code, now, out)
         elif isinstance(event, WorkerReported):
-            self._on_reported(event.pid, event.report, now, out)
+            self._on_reported(event, now, out)
         elif isinstance(event, WorkersReported):
             for reported in event.reports:
-                self._on_reported(reported.pid, reported.report, now, out)
+                self._on_reported(reported, now, out)
         elif isinstance(event, StopRequested):
             self._on_stop(event.mode, now, out)
         elif isinstance(event, ReloadRequested):
@@ -377,6 +379,7 @@ class Supervisor:
         record.pid = pid
         record.respawn_at = None
         record.started_at = now
+        record.reload_requested_at = None
         self._slots_by_pid[pid] = slot
         self._limiter.record_start(slot, now)
 
@@ -739,6 +742,7 @@ class Supervisor:
                 if record.slot not in queue:
                     queue.append(record.slot)
             elif reason is None:
+                record.reload_requested_at = now
                 out.append(SignalWorker(record.slot, record.pid, signal, None))
             else:
                 self._stop(record, reason, now, out)
@@ -746,7 +750,8 @@ class Supervisor:
             self._advance_rolling(service_id, out)
         self._revision += 1
 
-    def _on_reported(self, pid: int, report: WorkerReport, now: float, out: list[Command]) -> None:
+    def _on_reported(self, reported: WorkerReported, now: float, out: list[Command]) -> None:
+        pid, report = reported.pid, reported.report
         slot = self._slots_by_pid.get(pid)
         if slot is None:
             return  # an exit already reaped, or not a worker of ours
@@ -774,6 +779,11 @@ class Supervisor:
             if self._rolling_current.get(slot.service_id) == slot:
                 self._advance_rolling(slot.service_id, out)
         elif report is WorkerReport.RELOADED:
+            received_at, requested_at = reported.received_at, record.reload_requested_at
+            if received_at is not None and requested_at is not None and received_at < requested_at:
+                # The end of an earlier reload, which the worker finished
+                # after the latest request: it reloads again.
+                return
             if self._reloading is not None:
                 self._reloading.discard(slot)
         else:

@@ -34,3 +34,8 @@ class MonotonicClock:
 
     def now(self) -> float:
         return time.monotonic() + self._offset
+
+    def of_monotonic(self, when: float) -> float:
+        """Return the time on this clock of ``when``, a ``time.monotonic()``
+        of any process of this machine (CLOCK_MONOTONIC on Linux)."""
+        return when + self._offset

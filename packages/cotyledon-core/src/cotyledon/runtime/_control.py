@@ -1,6 +1,8 @@
 """The control channel: workers report to their master.
 
-A report is one line, ``b"<pid> <report>\\n"``. Workers that the master
+A report is one line, ``b"<pid> <report>\\n"``, or
+``b"<pid> reloaded <time>\\n"`` with the ``time.monotonic()`` at which the
+worker received the request of the reload that it finished. Workers that the master
 forks write it to a pipe that they inherit. A pipe has room for 64 KiB on
 Linux (pipe(7)), which is thousands of reports, and a write of up to
 ``PIPE_BUF`` bytes never interleaves with another. Workers started by spawn
@@ -25,6 +27,7 @@ from typing import Final
 from typing import final
 
 from cotyledon.core import WorkerReport
+from cotyledon.core import WorkerReported
 
 LOG = logging.getLogger(__name__)
 
@@ -83,9 +86,12 @@ class ControlServer:
         """
         return (self._socket.fileno(),)
 
-    def receive(self) -> list[tuple[int, WorkerReport]]:
-        """Read every report waiting: the pipe's in order, then the socket's."""
-        reports: list[tuple[int, WorkerReport]] = []
+    def receive(self) -> list[WorkerReported]:
+        """Read every report waiting: the pipe's in order, then the socket's.
+
+        The time of a ``RELOADED`` report is on the ``time.monotonic()`` clock.
+        """
+        reports: list[WorkerReported] = []
         for line in self._read_pipe():
             _parse(line, reports)
         while True:
@@ -121,10 +127,11 @@ class ControlServer:
             shutil.rmtree(self._directory, ignore_errors=True)
 
 
-def _parse(data: bytes, reports: list[tuple[int, WorkerReport]]) -> None:
+def _parse(data: bytes, reports: list[WorkerReported]) -> None:
     try:
-        pid_text, report_text = data.decode("ascii").split(" ", 1)
-        reports.append((int(pid_text), WorkerReport(report_text)))
+        pid_text, report_text, *rest = data.decode("ascii").split(" ", 2)
+        received_at = float(rest[0]) if rest else None
+        reports.append(WorkerReported(int(pid_text), WorkerReport(report_text), received_at))
     except ValueError:
         LOG.warning("Ignored an invalid report on the control channel: %r", data)
 
@@ -163,8 +170,11 @@ class ControlClient:
             return f"<ControlClient pipe_write={self._pipe_write}>"
         return f"<ControlClient address={self._address!r}>"
 
-    def send(self, report: WorkerReport) -> None:
+    def send(self, report: WorkerReport, received_at: float | None = None) -> None:
         """Send a report to the master, or queue it for the sender thread.
+
+        ``received_at`` is the ``time.monotonic()`` at which the worker
+        received the request that the report is about, if any.
 
         A process forked from the worker sends nothing, because the master
         accepts reports from the worker's pid only. The fork may also have
@@ -177,7 +187,10 @@ class ControlClient:
             return
         # _value_ is the member's plain attribute: ``value`` is a property
         # whose Python code would be one more thing that a new worker runs.
-        data = f"{pid} {report._value_}\n".encode("ascii")
+        if received_at is None:
+            data = f"{pid} {report._value_}\n".encode("ascii")
+        else:
+            data = f"{pid} {report._value_} {received_at!r}\n".encode("ascii")
         with self._lock:
             if self._sender is None:
                 try:

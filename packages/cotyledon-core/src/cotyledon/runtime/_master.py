@@ -22,11 +22,12 @@ from collections.abc import Callable
 from collections.abc import Sequence
 from typing import final
 
+import attrs
+
 from cotyledon.core import AnnounceReady
 from cotyledon.core import AnnounceReloaded
 from cotyledon.core import AnnounceReloading
 from cotyledon.core import AnnounceStopping
-from cotyledon.core import Clock
 from cotyledon.core import Command
 from cotyledon.core import Event
 from cotyledon.core import ExitManager
@@ -53,13 +54,13 @@ from cotyledon.core import Supervisor
 from cotyledon.core import TimerFired
 from cotyledon.core import WorkerExited
 from cotyledon.core import WorkerReport
-from cotyledon.core import WorkerReported
 from cotyledon.core import WorkerSignal
 from cotyledon.core import WorkerSpawned
 from cotyledon.core import WorkersReported
 from cotyledon.core import assert_never
 from cotyledon.runtime._adopted import is_init
 from cotyledon.runtime._adopted import reap_adopted
+from cotyledon.runtime._clock import MonotonicClock
 from cotyledon.runtime._control import ControlServer
 from cotyledon.runtime._exits import describe_exit
 from cotyledon.runtime._exits import signal_name
@@ -123,7 +124,7 @@ class MasterLoop:
         context: multiprocessing.context.BaseContext,
         hooks: Hooks,
         requests: RequestQueue,
-        clock: Clock,
+        clock: MonotonicClock,
         recipe_for: Callable[[Slot], WorkerRecipe],
         program_name: str,
         signals: SignalWakeup | None = None,
@@ -344,18 +345,23 @@ class MasterLoop:
         reports = control.receive()
         if not reports:
             return None
-        for pid, report in reports:
+        for index, reported in enumerate(reports):
+            report = reported.report
+            if reported.received_at is not None:
+                reports[index] = attrs.evolve(
+                    reported, received_at=self._clock.of_monotonic(reported.received_at)
+                )
             if not self._listeners or report is WorkerReport.HEARTBEAT:
                 continue
-            slot = self._supervisor.slot_of_pid(pid)
+            slot = self._supervisor.slot_of_pid(reported.pid)
             if slot is not None:
                 kind = (
                     WorkerEventKind.READY
                     if report is WorkerReport.READY
                     else WorkerEventKind.RELOADED
                 )
-                self._listeners.worker_event(self._worker_event(kind, slot, pid))
-        return WorkersReported(tuple(WorkerReported(pid, report) for pid, report in reports))
+                self._listeners.worker_event(self._worker_event(kind, slot, reported.pid))
+        return WorkersReported(tuple(reports))
 
     def _on_signal(self, signum: int) -> None:
         phase = self._supervisor.phase

@@ -184,6 +184,8 @@ class _WorkerLoop:
         self._terminating = False
         self._reload_pending = False
         self._reloading = False
+        # When the main thread received the latest reload request.
+        self._reload_received_at = 0.0
         self._terminate_deadline: float | None = None
 
         # The wakeup pipe first: a forked worker still has the master's.
@@ -304,6 +306,7 @@ class _WorkerLoop:
             LOG.info("Worker %s is terminating; reload skipped", self._title)
             return
         with self._reload_lock:
+            self._reload_received_at = time.monotonic()
             if self._reloading:
                 # Coalesce: the running reload is followed by exactly one more.
                 self._reload_pending = True
@@ -366,6 +369,11 @@ class _WorkerLoop:
 
     def _reload_until_done(self) -> None:
         while True:
+            # The report carries the time of the latest request that this
+            # reload covers: the master waits for a report of a reload
+            # received after its own latest request.
+            with self._reload_lock:
+                received_at = self._reload_received_at
             try:
                 self._service.reload()
             except SystemExit as exc:
@@ -375,7 +383,7 @@ class _WorkerLoop:
                 LOG.exception("Worker %s: reload() raised", self._title)
                 self._finish(1)
                 return
-            self._control.send(WorkerReport.RELOADED)
+            self._control.send(WorkerReport.RELOADED, received_at)
             with self._reload_lock:
                 if not self._reload_pending or self._terminating:
                     return
