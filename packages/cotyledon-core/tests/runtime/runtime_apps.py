@@ -570,6 +570,26 @@ def stepped_reload_app() -> None:
     manager.run()
 
 
+def held_reload_hook_app() -> None:
+    """Two workers; the first call of the reload hook waits for ``RELEASE_FILE``."""
+    manager = cotyledon.ServiceManager()
+    manager.add(Probe, 2)
+    calls = 0
+
+    def on_reload() -> None:
+        nonlocal calls
+        calls += 1
+        report("hook_reload", number=calls)
+        deadline = time.monotonic() + 20
+        while calls == 1 and not os.path.exists(os.environ["RELEASE_FILE"]):
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.01)
+
+    manager.register_hooks(on_reload=on_reload)
+    manager.run()
+
+
 _TRACED: set[str] = set()
 
 

@@ -143,9 +143,7 @@ def test_sigterm_during_reload_terminates_after(start_app: StartApp, tmp_path: P
     assert status == 0
 
 
-def test_reload_during_reload_completes_after_the_second(
-    start_app: StartApp, tmp_path: Path
-) -> None:
+def test_reload_during_reload_completes_last(start_app: StartApp, tmp_path: Path) -> None:
     release = tmp_path / "release"
     app = start_app("stepped_reload_app", env={"RELEASE_FILE": str(release)})
     app.wait_event("run")
@@ -154,7 +152,8 @@ def test_reload_during_reload_completes_after_the_second(
     app.send_signal(signal.SIGHUP)
     app.wait_events("manager_reloading", 2)
     (tmp_path / "release-1").touch()
-    # The master has the end of the first reload, and the second one waits.
+    # The master has read the report of the first reload, and the second
+    # reload waits for its file.
     app.wait_event("worker_reloaded")
     (tmp_path / "release-2").touch()
     reloaded = app.wait_event("manager_reloaded")
@@ -162,6 +161,42 @@ def test_reload_during_reload_completes_after_the_second(
     end = app.wait_event("reload_end", number=2)
     assert app.events.index(reloaded) > app.events.index(end)
     assert [event.kind for event in app.events].count("manager_reloaded") == 1
+
+
+def _pending(pid: int, signum: int) -> bool:
+    """Tell whether ``signum`` waits for delivery to the process ``pid``."""
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("ShdPnd:"):
+                return bool(int(line.split()[1], 16) & (1 << (signum - 1)))
+    return False
+
+
+def test_queued_sighups_reload_once(start_app: StartApp, tmp_path: Path) -> None:
+    release = tmp_path / "release"
+    app = start_app("held_reload_hook_app", env={"RELEASE_FILE": str(release)})
+    app.wait_ready()
+    app.send_signal(signal.SIGHUP)
+    app.wait_event("hook_reload", number=1)
+    # The master runs the hook meanwhile: the signals wait for it, and it
+    # reads them together. Each one is delivered before the next is sent,
+    # so that the kernel does not merge them.
+    for _ in range(20):
+        app.send_signal(signal.SIGHUP)
+        app.wait_for(
+            lambda: not _pending(app.pid, signal.SIGHUP),
+            what="the master to take the SIGHUP",
+            poll_interval=0.005,
+        )
+    release.touch()
+    app.wait_event("hook_reload", number=2)
+    app.wait_event("manager_reloaded")
+
+    app.send_signal(signal.SIGTERM)
+    assert app.wait_exit() == 0
+    kinds = [event.kind for event in app.events]
+    assert kinds.count("hook_reload") == 2
+    assert kinds.count("manager_reloading") == 2
 
 
 def test_reload_and_terminate_may_fork(start_app: StartApp) -> None:

@@ -84,6 +84,8 @@ from cotyledon.runtime._worker import WorkerRecipe
 
 LOG = logging.getLogger(__name__)
 
+_SIGHUP = getattr(signal, "SIGHUP", None)
+
 
 def _share_objects_with_workers() -> None:
     """Keep the garbage collector off the objects that workers inherit.
@@ -301,11 +303,23 @@ class MasterLoop:
         if reported is not None:
             self._handle(reported)
         reap = spawner in ready
+        reloads = 0
         for signum in wakeup.drain():
             if signum == signal.SIGCHLD:
                 reap = True
+            elif signum == _SIGHUP:
+                # One reload covers every SIGHUP read in this wakeup,
+                # because no hook has run for any of them yet.
+                reloads += 1
+                if reloads == 1:
+                    self._on_signal(signum)
             elif signum:
                 self._on_signal(signum)
+        if reloads > 1:
+            LOG.info(
+                "Caught SIGHUP %d more time(s) before the reload started: one reload covers them",
+                reloads - 1,
+            )
         for event in self._requests.drain():
             self._handle(event)
         if reap:
@@ -374,7 +388,7 @@ class MasterLoop:
             if phase is not ManagerPhase.INTERRUPTING:
                 LOG.info("Caught %s: stopping every worker now", name)
             self._handle(StopRequested(StopMode.FAST))
-        elif signum == getattr(signal, "SIGHUP", None):
+        elif signum == _SIGHUP:
             if phase is ManagerPhase.RUNNING:
                 LOG.info("Caught %s: reloading", name)
             else:
