@@ -716,3 +716,37 @@ def sigpipe_default_app() -> None:
     manager = cotyledon.ServiceManager()
     manager.add(SlowTerminateHeartbeater, 2, heartbeat_timeout=0.2)
     manager.run()
+
+
+class BurstHeartbeater(cotyledon.Service):
+    """Once the file ``GO_FILE`` exists, heartbeats 30 times, reports its
+    worker's threads, and goes on heartbeating until terminated."""
+
+    name = "burst"
+
+    def __init__(self, worker_id: WorkerId) -> None:
+        super().__init__(worker_id)
+        self._stop = threading.Event()
+
+    def run(self) -> None:
+        report("run", service=self.name, worker_id=self.worker_id)
+        while not os.path.exists(os.environ["GO_FILE"]) and not self._stop.wait(0.01):
+            pass
+        beats = 0
+        while not self._stop.wait(0.03):
+            self.heartbeat()
+            beats += 1
+            if beats == 30:
+                names = sorted(thread.name for thread in threading.enumerate())
+                report("threads", worker_id=self.worker_id, names=names)
+
+    def terminate(self) -> None:
+        self._stop.set()
+
+
+def burst_heartbeat_app() -> None:
+    """One heartbeating worker, with the start method ``START_METHOD``."""
+    context = multiprocessing.get_context(os.environ["START_METHOD"])
+    manager = cotyledon.ServiceManager(mp_context=context)
+    manager.add(BurstHeartbeater, 1, heartbeat_timeout=0.1)
+    manager.run()

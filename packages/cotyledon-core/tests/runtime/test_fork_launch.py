@@ -138,8 +138,8 @@ def test_failed_fork_fails_its_slot_only(start_app: StartApp, error: str, messag
 
 
 def test_forked_workers_report_without_a_thread(start_app: StartApp) -> None:
-    # Forty ready reports at once overflow a Unix datagram queue (ten by
-    # default), and the worker would start a thread to send the rest.
+    # The master reads no report until its last fork: forty ready reports
+    # wait in the channel, with no thread to send them later.
     app = start_app("thread_probe_app")
     app.wait_ready()
     threads = app.wait_events("threads", 40)

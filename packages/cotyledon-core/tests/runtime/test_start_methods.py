@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+from pathlib import Path
 
 import pytest
 from runtime_support import StartApp
@@ -70,3 +71,24 @@ def test_worker_is_multiprocessing_current_process(start_app: StartApp, method: 
         assert run["parent_alive"] is True
         assert run["grandchild_parent"] == run.pid
         assert run["grandchild_exit"] == 0
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn", "forkserver"])
+def test_reports_need_no_thread_while_master_stalls(
+    start_app: StartApp, method: str, tmp_path: Path
+) -> None:
+    # The worker sends 30 reports while the master is stopped: the channel
+    # holds them all, with no thread to send them later.
+    go = tmp_path / "go"
+    app = start_app("burst_heartbeat_app", env={"START_METHOD": method, "GO_FILE": str(go)})
+    app.wait_event("run", timeout=30)
+    app.send_signal(signal.SIGSTOP)
+    try:
+        go.touch()
+        threads = app.wait_event("threads")
+    finally:
+        app.send_signal(signal.SIGCONT)
+
+    assert threads["names"] == ["MainThread", "cotyledon-calls", "cotyledon-run"]
+    app.send_signal(signal.SIGTERM)
+    assert app.wait_exit() == 0

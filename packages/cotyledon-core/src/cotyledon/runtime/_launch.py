@@ -18,14 +18,19 @@ import contextlib
 import logging
 import multiprocessing.context
 import multiprocessing.process
+import multiprocessing.reduction
 import os
 import sys
+from collections.abc import Callable
 from collections.abc import Sequence
+from typing import Any
 from typing import Final
 from typing import NoReturn
 from typing import Protocol
 from typing import TextIO
 from typing import final
+
+import attrs
 
 from cotyledon.runtime._process_identity import ForkedIdentity
 from cotyledon.runtime._signals import block
@@ -343,12 +348,19 @@ class ContextChild:
 
 
 def start_in_context(
-    context: multiprocessing.context.BaseContext, bootstrap: WorkerBootstrap
+    context: multiprocessing.context.BaseContext,
+    bootstrap: WorkerBootstrap,
+    report_pipe: tuple[int, int],
 ) -> ContextChild:
     """Start a worker with a ``multiprocessing`` context; raise OSError
-    when it cannot start."""
+    when it cannot start.
+
+    The worker gets copies of both ends of ``report_pipe``, the master's
+    report pipe (read end first), and writes its reports there.
+    """
+    args = (bootstrap, _PassedFd(report_pipe[0]), _PassedFd(report_pipe[1]))
     process = context.Process(  # type: ignore[attr-defined]
-        target=worker_main, args=(bootstrap,), name=process_name(bootstrap)
+        target=_context_worker_main, args=args, name=process_name(bootstrap)
     )
     process.start()
     # multiprocessing polls every process in this set at each start, which
@@ -359,3 +371,47 @@ def start_in_context(
     if isinstance(children, set):
         children.discard(process)
     return ContextChild(process)
+
+
+def _context_worker_main(bootstrap: WorkerBootstrap, pipe_read: int, pipe_write: int) -> NoReturn:
+    """Run a worker that a context started, with its copies of the report pipe.
+
+    The worker never reads the pipe. It keeps the read end open, as a
+    forked worker does, so that a write after the master's death never
+    raises SIGPIPE.
+    """
+    del pipe_read  # stays open until the worker exits
+    worker_main(attrs.evolve(bootstrap, report_fd=pipe_write))
+
+
+@final
+class _PassedFd:
+    """A descriptor of the master that a worker started by a context gets a
+    copy of; an ``int`` again once the worker has unpickled it.
+
+    ``multiprocessing`` pickles the arguments of a process while it starts
+    it. ``DupFd`` then has the context pass the descriptor to the child:
+    by number to a spawned one, over its socket to the fork server for a
+    forkserver one.
+    """
+
+    __slots__ = ("fd",)
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    def __repr__(self) -> str:
+        return f"<_PassedFd fd={self.fd}>"
+
+    def __reduce__(self) -> tuple[Callable[[Any], int], tuple[Any]]:
+        if multiprocessing.context.get_spawning_popen() is None:
+            # Elsewhere DupFd would start a thread that serves the descriptor.
+            raise TypeError(f"descriptor {self.fd} is passed only while a context starts a worker")
+        return _detach_passed_fd, (multiprocessing.reduction.DupFd(self.fd),)
+
+
+def _detach_passed_fd(duplicate: Any) -> int:
+    """Return the worker's copy of a descriptor of the master, closed on exec."""
+    fd: int = duplicate.detach()
+    os.set_inheritable(fd, False)
+    return fd

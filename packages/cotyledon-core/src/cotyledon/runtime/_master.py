@@ -178,8 +178,7 @@ class MasterLoop:
         self._control = control
         try:
             selector.register(wakeup.fd, selectors.EVENT_READ, None)
-            for fd in control.fds():
-                selector.register(fd, selectors.EVENT_READ, control)
+            selector.register(control.pipe_read, selectors.EVENT_READ, control)
             if self._control_socket is not None:
                 self._operator = OperatorSocket(self._control_socket, selector)
             operator_fds = self._operator.fds() if self._operator is not None else ()
@@ -188,12 +187,10 @@ class MasterLoop:
                 self._recipe_for,
                 selector,
                 program_name=self._program_name,
-                control_address=control.address,
-                report_fd=control.pipe_write,
+                report_pipe=(control.pipe_read, control.pipe_write),
                 master_fds=(
                     *wakeup.fds,
                     selector.fileno(),
-                    *control.master_only_fds(),
                     *operator_fds,
                 ),
             )

@@ -76,16 +76,15 @@ class Spawner:
         selector: selectors.BaseSelector,
         *,
         program_name: str,
-        control_address: str,
-        report_fd: int | None = None,
+        report_pipe: tuple[int, int],
         master_fds: Iterable[int] = (),
     ) -> None:
         self._context = context
         self._selector = selector
         self._recipe_for = recipe_for
         self._program_name = program_name
-        self._control_address = control_address
-        self._report_fd = report_fd
+        # The read and write ends of the master's report pipe.
+        self._report_pipe = report_pipe
         self._master_pid = os.getpid()
         # A forked worker has /dev/null at descriptor 0 before it closes the
         # master's descriptors (see _launch): one that the master had there,
@@ -134,9 +133,8 @@ class Spawner:
                     recipe,
                     self._master_pid,
                     self._program_name,
-                    self._control_address,
+                    self._report_pipe[1],
                     self._master_fds,
-                    self._report_fd,
                 )
             )
             forked.append(index)
@@ -159,10 +157,10 @@ class Spawner:
         try:
             recipe = self._recipe_for(slot)
             bootstrap = WorkerBootstrap(
-                recipe, self._master_pid, self._program_name, self._control_address
+                recipe, self._master_pid, self._program_name, self._report_pipe[1]
             )
             with blocked(START_BLOCKED_SIGNALS):
-                child = start_in_context(self._context, bootstrap)
+                child = start_in_context(self._context, bootstrap, self._report_pipe)
         except Exception as exc:
             return exc
         return self._track(slot, child)

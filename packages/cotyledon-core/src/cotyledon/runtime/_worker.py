@@ -103,13 +103,12 @@ class WorkerBootstrap:
     recipe: WorkerRecipe
     master_pid: int
     program_name: str
-    control_address: str
-    """Where the worker sends its reports to the master."""
+    report_fd: int
+    """The write end of the master's report pipe, where the worker writes its
+    reports. A worker started by spawn or forkserver gets a copy under a
+    number of its own, which replaces this one."""
     inherited_fds: Sequence[int] = ()
     """The master's own descriptors, that a forked worker closes."""
-    report_fd: int | None = None
-    """The write end of the master's report pipe, which a forked worker
-    inherits and writes its reports to; None for the other start methods."""
 
 
 def exit_worker(status: int) -> NoReturn:
@@ -209,7 +208,7 @@ class _WorkerLoop:
                 pass
         _proctitle.set_worker_title(bootstrap.program_name, recipe.service_name, recipe.worker_id)
         self._master = MasterWatch(bootstrap.master_pid, master_pidfd)
-        self._control = ControlClient(bootstrap.control_address, bootstrap.report_fd)
+        self._control = ControlClient(bootstrap.report_fd)
         self._reporter = WorkerReporter(self._control.send, recipe.heartbeat_timeout)
         install_reporter(self._reporter)
         unblock(SPAWN_BLOCKED_SIGNALS)
