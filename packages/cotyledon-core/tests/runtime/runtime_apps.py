@@ -306,6 +306,19 @@ def listeners_app() -> None:
     manager.run()
 
 
+class DistantTickListener(cotyledon.LifecycleListener):
+    """Asks for a liveness tick in 58 days, further than epoll can wait."""
+
+    def liveness_interval(self) -> float | None:
+        return 5_000_000.0
+
+
+def distant_tick_app() -> None:
+    manager = cotyledon.ServiceManager(listeners=[DistantTickListener()])
+    manager.add(Probe, 1)
+    manager.run()
+
+
 def no_discovery_app() -> None:
     manager = cotyledon.ServiceManager(discover_listeners=False)
     manager.add(Probe, 1)

@@ -85,3 +85,15 @@ def test_listener_discovery_can_be_disabled(start_app: StartApp) -> None:
     app.wait_exit()
 
     assert not [e for e in app.events if e.kind.startswith(("manager_", "worker_"))]
+
+
+def test_distant_tick_keeps_master_running(start_app: StartApp) -> None:
+    app = start_app("distant_tick_app")
+    app.wait_ready()
+
+    # The master goes on waiting for events: a worker killed comes back.
+    pid = app.signal_worker("probe", 0, signal.SIGKILL)
+    app.wait_event("worker_exited", worker_pid=pid)
+    app.wait_for(lambda: ("probe", 0) in app.live_workers(), what="probe(0) to be back")
+    app.send_signal(signal.SIGTERM)
+    assert app.wait_exit() == 0

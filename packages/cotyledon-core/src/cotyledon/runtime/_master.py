@@ -20,6 +20,7 @@ import signal
 import threading
 from collections.abc import Callable
 from collections.abc import Sequence
+from typing import Final
 from typing import final
 
 import attrs
@@ -85,6 +86,9 @@ from cotyledon.runtime._worker import WorkerRecipe
 LOG = logging.getLogger(__name__)
 
 _SIGHUP = getattr(signal, "SIGHUP", None)
+
+_MAX_WAIT: Final = 86_400.0
+"""The longest wait for events, in seconds, whatever is due later."""
 
 
 def _share_objects_with_workers() -> None:
@@ -249,7 +253,9 @@ class MasterLoop:
         wake_at = [t for t in (self._deadline, self._next_tick) if t is not None]
         if not wake_at:
             return None
-        return max(0.0, min(wake_at) - self._clock.now())
+        # epoll takes at most 2**31 - 1 ms (about 24.8 days). A deadline
+        # further away than the cap costs one early wakeup a day.
+        return min(_MAX_WAIT, max(0.0, min(wake_at) - self._clock.now()))
 
     def _schedule_tick(self) -> None:
         # Listeners ask again before every wait, so that one with nothing
