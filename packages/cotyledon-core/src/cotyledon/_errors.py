@@ -11,8 +11,12 @@ class InvalidArgumentError(CotyledonError, ValueError):
     """An argument has the right type but a value that is not allowed."""
 
 
-class InvalidTypeError(CotyledonError, TypeError):
-    """An argument does not have the type that is required."""
+class InvalidTypeError(CotyledonError, TypeError, ValueError):
+    """An argument does not have the type that is required.
+
+    It is a ``ValueError`` too: cotyledon 2.x raised ``ValueError`` for a
+    ``workers`` that is not an int, and programs written for it catch that.
+    """
 
 
 class UnpicklableError(InvalidTypeError):

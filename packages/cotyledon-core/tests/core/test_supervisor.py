@@ -307,6 +307,57 @@ def test_graceful_stop_deadline_is_timeout(
     }
 
 
+def test_stop_from_elsewhere_gets_graceful_deadline(
+    supervisor: Supervisor, fake_clock: FakeClock, batch_spec: ServiceSpec
+) -> None:
+    pids = _start(supervisor, fake_clock)
+    batch0 = _slot(batch_spec, 0)
+
+    step = supervisor.handle(
+        WorkerReported(pids[batch0], WorkerReport.TERMINATING), fake_clock.advance(1.0)
+    )
+
+    assert step.commands == ()
+    assert step.deadline == 6.0
+    view = supervisor.slots()[batch0]
+    assert view.state is SlotState.STOPPING
+    assert view.stop_reason is None
+
+
+def test_stop_from_elsewhere_killed_at_deadline(
+    supervisor: Supervisor, fake_clock: FakeClock, batch_spec: ServiceSpec
+) -> None:
+    pids = _start(supervisor, fake_clock)
+    batch0 = _slot(batch_spec, 0)
+    supervisor.handle(WorkerReported(pids[batch0], WorkerReport.TERMINATING), fake_clock.now())
+
+    killed = supervisor.handle(TimerFired(), fake_clock.advance(5.0))
+    exited = supervisor.handle(WorkerExited(pids[batch0], -9), fake_clock.advance(0.1))
+
+    assert killed.commands == (KillWorker(batch0, pids[batch0], 5.0),)
+    # An exit on the worker's own: replaced, and counted as its failure.
+    assert exited.commands == (
+        ReportWorkerExit(batch0, pids[batch0], -9, None, 0.0),
+        SpawnWorker(batch0),
+    )
+    assert supervisor.failures(batch0) == 1
+
+
+def test_stop_by_supervisor_keeps_its_deadline(
+    supervisor: Supervisor, fake_clock: FakeClock, batch_spec: ServiceSpec
+) -> None:
+    pids = _start(supervisor, fake_clock)
+    batch0 = _slot(batch_spec, 0)
+    stop = supervisor.handle(StopRequested(StopMode.GRACEFUL), fake_clock.advance(10.0))
+
+    step = supervisor.handle(
+        WorkerReported(pids[batch0], WorkerReport.TERMINATING), fake_clock.advance(1.0)
+    )
+
+    assert step.deadline == stop.deadline
+    assert supervisor.slots()[batch0].stop_reason is StopReason.SHUTDOWN
+
+
 def test_graceful_stop_kills_at_deadline(
     supervisor: Supervisor, fake_clock: FakeClock, batch_spec: ServiceSpec
 ) -> None:
@@ -1075,7 +1126,7 @@ def test_reload_during_hooks_is_coalesced(supervisor: Supervisor, fake_clock: Fa
     assert step.commands == ()
 
 
-def test_reload_ends_with_the_report_of_the_latest_request(
+def test_reload_completes_on_latest_report(
     web_spec: ServiceSpec, fake_clock: FakeClock, seeded_random: Random
 ) -> None:
     supervisor = Supervisor([attrs.evolve(web_spec, workers=1)], random=seeded_random)

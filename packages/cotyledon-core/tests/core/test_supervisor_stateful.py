@@ -295,6 +295,16 @@ class SupervisorMachine(RuleBasedStateMachine):
         elif report is WorkerReport.HEARTBEAT and timers is not None and "silent_by" in timers:
             assert spec.heartbeat_timeout is not None
             timers["silent_by"] = now + spec.heartbeat_timeout
+        elif (
+            report is WorkerReport.TERMINATING
+            and pid not in self.kill_at
+            and pid not in self.killed
+        ):
+            # A stop from elsewhere: the supervisor bounds it as its own.
+            self.running_timers.pop(pid, None)
+            self.stop_started[pid] = now
+            timeout = self.timeouts[spec.service_id]
+            self.kill_at[pid] = None if timeout is None else now + timeout
 
         step = self._handle(WorkerReported(pid, report))
 

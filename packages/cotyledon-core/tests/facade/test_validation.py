@@ -41,6 +41,14 @@ def test_add_rejects_workers_of_wrong_type(workers: Any) -> None:
         manager.add(Simple, workers)
 
 
+def test_workers_of_wrong_type_raise_value_error_too() -> None:
+    # Programs written for cotyledon 2.x catch the ValueError that it raised.
+    manager = cotyledon.ServiceManager()
+
+    with pytest.raises(ValueError, match=r"workers must be an int >= 1 for service 'simple'"):
+        manager.add(Simple, "2")  # type: ignore[arg-type]
+
+
 def test_add_rejects_non_callable_service() -> None:
     manager = cotyledon.ServiceManager()
 

@@ -763,3 +763,43 @@ def burst_heartbeat_app() -> None:
     manager = cotyledon.ServiceManager(mp_context=context)
     manager.add(BurstHeartbeater, 1, heartbeat_timeout=0.1)
     manager.run()
+
+
+_HELPER = """
+import os, signal, sys
+if sys.argv[1] == "cleans-up":
+    signal.signal(signal.SIGTERM, lambda *_: (open(sys.argv[3], "w").close(), os._exit(0)))
+else:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+open(sys.argv[2], "w").close()
+while True:
+    signal.pause()
+"""
+
+
+class HelperParent(cotyledon.Service):
+    """Starts two helper processes in its group: one that cleans up on
+    SIGTERM (it writes a file), one that ignores SIGTERM."""
+
+    name = "helpers"
+    graceful_shutdown_timeout = 1
+
+    def run(self) -> None:
+        folder = os.environ["HELPER_DIR"]
+        pids = {}
+        for kind in ("cleans-up", "ignores"):
+            ready = os.path.join(folder, f"{kind}.ready")
+            done = os.path.join(folder, f"{kind}.done")
+            helper = subprocess.Popen([sys.executable, "-c", _HELPER, kind, ready, done])
+            pids[kind] = helper.pid
+            deadline = time.monotonic() + 20
+            while not os.path.exists(ready) and time.monotonic() < deadline:
+                time.sleep(0.01)
+        report("run", service=self.name, worker_id=self.worker_id, helpers=pids)
+        threading.Event().wait()
+
+
+def helpers_app() -> None:
+    manager = cotyledon.ServiceManager()
+    manager.add(HelperParent, 1)
+    manager.run()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+from pathlib import Path
 
 from runtime_support import StartApp
 from runtime_support import is_running
@@ -69,6 +70,24 @@ def test_master_death_bounds_hanging_terminate(start_app: StartApp) -> None:
     assert "did not return within 1.0 s after the master died" in app.log_text()
 
 
+def test_sigterm_from_elsewhere_is_bounded(start_app: StartApp) -> None:
+    app = start_app("stubborn_app")
+    stubborn = app.wait_event("run", service="stubborn")
+
+    # Not from the master: the worker's graceful timeout (1 s) bounds it all
+    # the same, and a new worker takes the slot.
+    os.kill(stubborn.pid, signal.SIGTERM)
+    app.wait_event("terminate", service="stubborn")
+    exited = app.wait_event("worker_exited", worker_pid=stubborn.pid, timeout=10)
+    replacement = app.wait_event("run", service="stubborn", after=app.events.index(exited))
+
+    assert exited["exit_code"] == -9
+    assert replacement.pid != stubborn.pid
+    app.wait_for(
+        lambda: not is_running(stubborn["grandchild"]), what="the worker's child to be gone"
+    )
+
+
 def test_raising_reload_exits_worker_with_1(start_app: StartApp) -> None:
     app = start_app("failing_reload_app")
     first = app.wait_event("run")
@@ -80,3 +99,28 @@ def test_raising_reload_exits_worker_with_1(start_app: StartApp) -> None:
     assert dead["code"] == 1
     assert replacement.pid != first.pid
     assert "reload() raised" in app.log_text()
+
+
+def test_processes_left_by_worker_get_sigterm_first(start_app: StartApp, tmp_path: Path) -> None:
+    app = start_app("helpers_app", env={"HELPER_DIR": str(tmp_path)})
+    run = app.wait_event("run")
+    helpers = run["helpers"]
+
+    os.kill(run.pid, signal.SIGKILL)
+
+    # The helper that handles SIGTERM cleans up; the one that ignores it
+    # is killed once the graceful shutdown timeout (1 s) has passed.
+    app.wait_for(
+        (tmp_path / "cleans-up.done").exists,
+        what="the helper's clean-up on SIGTERM",
+        poll_interval=0.02,
+    )
+    app.wait_for(
+        lambda: not is_running(helpers["ignores"]),
+        timeout=10,
+        what="the other helper to be killed",
+        poll_interval=0.02,
+    )
+    assert "Killed the processes left in the group of worker" in app.log_text()
+    app.send_signal(signal.SIGTERM)
+    assert app.wait_exit() == 0

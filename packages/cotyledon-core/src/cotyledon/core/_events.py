@@ -95,6 +95,10 @@ class WorkerReport(enum.Enum):
     HEARTBEAT = "heartbeat"
     """The service's work loop is alive (``Service.heartbeat()``)."""
 
+    TERMINATING = "terminating"
+    """The worker got SIGTERM, from the master or from elsewhere, and its
+    ``terminate()`` runs."""
+
 
 @attrs.frozen
 class WorkerReported:

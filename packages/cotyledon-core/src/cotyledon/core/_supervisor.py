@@ -761,6 +761,9 @@ class Supervisor:
             self._on_replacement_reported(replacement, spec, report, now, out)
             return
         record = self._records[slot]
+        if report is WorkerReport.TERMINATING:
+            self._on_terminating(record, spec, now)
+            return
         if report is WorkerReport.HEARTBEAT:
             # The liveness check starts once the worker is ready; a stopping
             # worker is bounded by its stop deadline instead.
@@ -768,26 +771,36 @@ class Supervisor:
                 self._arm_heartbeat(record, spec, now)
             return
         if report is WorkerReport.READY:
-            if not record.ready and record.state is SlotState.RUNNING:
-                record.ready_by = None
-                self._arm_heartbeat(record, spec, now)
-            record.ready = True
-            self._note_readiness(record)
-            if self._reloading is not None and record.stop_reason is None:
-                # A replacement started during the reload runs the new state.
-                self._reloading.discard(slot)
-            if self._rolling_current.get(slot.service_id) == slot:
-                self._advance_rolling(slot.service_id, out)
+            self._on_ready(record, spec, now, out)
         elif report is WorkerReport.RELOADED:
-            received_at, requested_at = reported.received_at, record.reload_requested_at
-            if received_at is not None and requested_at is not None and received_at < requested_at:
-                # The end of an earlier reload, which the worker finished
-                # after the latest request: it reloads again.
-                return
-            if self._reloading is not None:
-                self._reloading.discard(slot)
+            self._on_reloaded(record, reported.received_at)
         else:
             assert_never(report)
+
+    def _on_ready(
+        self, record: _SlotRecord, spec: ServiceSpec | None, now: float, out: list[Command]
+    ) -> None:
+        slot = record.slot
+        if not record.ready and record.state is SlotState.RUNNING:
+            record.ready_by = None
+            self._arm_heartbeat(record, spec, now)
+        record.ready = True
+        self._note_readiness(record)
+        if self._reloading is not None and record.stop_reason is None:
+            # A replacement started during the reload runs the new state.
+            self._reloading.discard(slot)
+        if self._rolling_current.get(slot.service_id) == slot:
+            self._advance_rolling(slot.service_id, out)
+        self._revision += 1
+
+    def _on_reloaded(self, record: _SlotRecord, received_at: float | None) -> None:
+        requested_at = record.reload_requested_at
+        if received_at is not None and requested_at is not None and received_at < requested_at:
+            # The end of an earlier reload, which the worker finished after
+            # the latest request: it reloads again.
+            return
+        if self._reloading is not None:
+            self._reloading.discard(record.slot)
         self._revision += 1
 
     def _on_replacement_reported(
@@ -798,6 +811,9 @@ class Supervisor:
         now: float,
         out: list[Command],
     ) -> None:
+        if report is WorkerReport.TERMINATING:
+            self._on_terminating(record, spec, now)
+            return
         if report is WorkerReport.HEARTBEAT:
             if record.ready and record.silent_by is not None:
                 self._arm_heartbeat(record, spec, now)
@@ -814,6 +830,23 @@ class Supervisor:
         self._revision += 1
         # The replacement serves: the old worker of its slot may go.
         self._stop(self._records[record.slot], StopReason.RESTART, now, out)
+
+    def _on_terminating(self, record: _SlotRecord, spec: ServiceSpec | None, now: float) -> None:
+        """Bound the stop of a running worker that terminates on a request of
+        its own, or on a SIGTERM from another process than the master.
+
+        It gets the deadline of a graceful stop, as a stop of the master's
+        own has (cotyledon 2.x bounded every stop in the worker itself).
+        The exit that follows counts as an exit on the worker's own.
+        """
+        if record.state is not SlotState.RUNNING:
+            return  # a stop that the supervisor sent, bounded already
+        self._move_slot(record, SlotTrigger.STOP, SlotState.STOPPING)
+        self._clear_running_timers(record)
+        record.stop_started = now
+        timeout = None if spec is None else spec.graceful_shutdown_timeout
+        self._schedule_kill(record, None if timeout is None else now + timeout)
+        self._revision += 1
 
     def _arm_heartbeat(self, record: _SlotRecord, spec: ServiceSpec | None, now: float) -> None:
         if spec is None or spec.heartbeat_timeout is None:

@@ -87,8 +87,11 @@ LOG = logging.getLogger(__name__)
 
 _SIGHUP = getattr(signal, "SIGHUP", None)
 
+_LISTENED_REPORTS: Final = (WorkerReport.READY, WorkerReport.RELOADED)
+"""The reports that the listeners hear of, as worker events."""
+
 _MAX_WAIT: Final = 86_400.0
-"""The longest wait for events, in seconds, whatever is due later."""
+"""The maximum wait for events, in seconds, whatever is due later."""
 
 
 def _share_objects_with_workers() -> None:
@@ -201,6 +204,8 @@ class MasterLoop:
             self._requests.attach(wakeup.wake)
             self._loop(wakeup, selector, self._spawner, control)
         finally:
+            if self._spawner is not None:
+                self._spawner.orphans.kill_all()
             self._requests.detach()
             self._listeners.close()
             if self._operator is not None:
@@ -248,14 +253,18 @@ class MasterLoop:
                 self._handle(TimerFired())
             if self._next_tick is not None and now >= self._next_tick:
                 self._tick()
+            spawner.orphans.kill_due()
 
     def _timeout(self) -> float | None:
-        wake_at = [t for t in (self._deadline, self._next_tick) if t is not None]
-        if not wake_at:
+        now = self._clock.now()
+        waits = [max(0.0, t - now) for t in (self._deadline, self._next_tick) if t is not None]
+        if self._spawner is not None and (orphans := self._spawner.orphans.wait()) is not None:
+            waits.append(orphans)
+        if not waits:
             return None
         # epoll takes at most 2**31 - 1 ms (about 24.8 days). A deadline
         # further away than the cap costs one early wakeup a day.
-        return min(_MAX_WAIT, max(0.0, min(wake_at) - self._clock.now()))
+        return min(_MAX_WAIT, *waits)
 
     def _schedule_tick(self) -> None:
         # Listeners ask again before every wait, so that one with nothing
@@ -368,7 +377,7 @@ class MasterLoop:
                 reports[index] = attrs.evolve(
                     reported, received_at=self._clock.of_monotonic(reported.received_at)
                 )
-            if not self._listeners or report is WorkerReport.HEARTBEAT:
+            if not self._listeners or report not in _LISTENED_REPORTS:
                 continue
             slot = self._supervisor.slot_of_pid(reported.pid)
             if slot is not None:

@@ -28,6 +28,7 @@ from cotyledon.core import assert_never
 from cotyledon.runtime._launch import Child
 from cotyledon.runtime._launch import fork_workers
 from cotyledon.runtime._launch import start_in_context
+from cotyledon.runtime._orphans import OrphanGroups
 from cotyledon.runtime._signals import available_signals
 from cotyledon.runtime._signals import blocked
 from cotyledon.runtime._worker import WorkerBootstrap
@@ -48,6 +49,9 @@ class WorkerProcess:
     slot: Slot
     pid: int
     child: Child
+    grace: float | None = None
+    """Seconds that the processes left in its group get after SIGTERM, once
+    it has ended (None: until the master exits)."""
 
 
 def signal_number(request: WorkerSignal) -> int:
@@ -91,6 +95,7 @@ class Spawner:
         # when it started without a standard input, is gone already.
         self._master_fds = tuple(fd for fd in master_fds if fd != 0)
         self._processes: dict[int, WorkerProcess] = {}
+        self.orphans = OrphanGroups()
         self._start_method = context.get_start_method()
 
     def __repr__(self) -> str:
@@ -138,9 +143,12 @@ class Spawner:
                 )
             )
             forked.append(index)
-        for index, child in zip(forked, fork_workers(bootstraps), strict=True):
+        for index, bootstrap, child in zip(
+            forked, bootstraps, fork_workers(bootstraps), strict=True
+        ):
+            grace = bootstrap.recipe.graceful_shutdown_timeout
             outcomes[index] = (
-                child if isinstance(child, Exception) else self._track(slots[index], child)
+                child if isinstance(child, Exception) else self._track(slots[index], child, grace)
             )
         return [outcomes[index] for index in range(len(slots))]
 
@@ -163,9 +171,9 @@ class Spawner:
                 child = start_in_context(self._context, bootstrap, self._report_pipe)
         except Exception as exc:
             return exc
-        return self._track(slot, child)
+        return self._track(slot, child, recipe.graceful_shutdown_timeout)
 
-    def _track(self, slot: Slot, child: Child) -> WorkerProcess:
+    def _track(self, slot: Slot, child: Child, grace: float | None) -> WorkerProcess:
         """Register a started worker as live."""
         pid = child.pid
         # The worker moves to a group of its own; doing it here too closes
@@ -179,7 +187,7 @@ class Spawner:
                 os.setpgid(pid, pid)
             except OSError:
                 pass
-        worker = WorkerProcess(slot, pid, child)
+        worker = WorkerProcess(slot, pid, child, grace)
         self._processes[pid] = worker
         if child.sentinel is not None:
             self._selector.register(child.sentinel, selectors.EVENT_READ, self)
@@ -237,19 +245,6 @@ class Spawner:
         if worker.child.sentinel is not None:
             self._selector.unregister(worker.child.sentinel)
         worker.child.close()
-        self._kill_orphans(worker.pid)
+        self.orphans.end(worker.pid, worker.grace)
         exited.append((worker, exit_code))
         return True
-
-    def _kill_orphans(self, pid: int) -> None:
-        """Kill what is left of the process group of a worker that has ended.
-
-        The worker's children stay in its group when it dies (killed, or
-        after a fork and exit); with their worker gone, nothing would ever
-        stop them, and they would outlive the manager. Linux does not hand
-        out the number of a group that still has members, so the group is
-        the dead worker's own or is gone.
-        """
-        if hasattr(os, "killpg"):
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(pid, signal.SIGKILL)

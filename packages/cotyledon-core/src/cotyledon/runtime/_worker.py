@@ -298,6 +298,8 @@ class _WorkerLoop:
             return
         self._terminating = True
         LOG.info("Worker %s terminating", self._title)
+        # The master bounds the stop, which it may not have sent itself.
+        self._control.send(WorkerReport.TERMINATING)
         self._calls.put(self._call_terminate)
 
     def _begin_reload(self) -> None:
