@@ -766,9 +766,13 @@ def burst_heartbeat_app() -> None:
 
 
 _HELPER = """
-import os, signal, sys
+import os, signal, sys, time
+def clean_up(*_):
+    time.sleep(0.3)
+    open(sys.argv[3], "w").close()
+    os._exit(0)
 if sys.argv[1] == "cleans-up":
-    signal.signal(signal.SIGTERM, lambda *_: (open(sys.argv[3], "w").close(), os._exit(0)))
+    signal.signal(signal.SIGTERM, clean_up)
 else:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
 open(sys.argv[2], "w").close()
@@ -779,7 +783,7 @@ while True:
 
 class HelperParent(cotyledon.Service):
     """Starts two helper processes in its group: one that cleans up on
-    SIGTERM (it writes a file), one that ignores SIGTERM."""
+    SIGTERM (it writes a file after 0.3 s), one that ignores SIGTERM."""
 
     name = "helpers"
     graceful_shutdown_timeout = 1

@@ -124,3 +124,18 @@ def test_processes_left_by_worker_get_sigterm_first(start_app: StartApp, tmp_pat
     assert "Killed the processes left in the group of worker" in app.log_text()
     app.send_signal(signal.SIGTERM)
     assert app.wait_exit() == 0
+
+
+def test_exiting_master_waits_for_worker_helpers(start_app: StartApp, tmp_path: Path) -> None:
+    app = start_app("helpers_app", env={"HELPER_DIR": str(tmp_path)})
+    helpers = app.wait_event("run")["helpers"]
+
+    app.send_signal(signal.SIGTERM)
+    status = app.wait_exit()
+
+    # The master exits once the helper has cleaned up, and the other one
+    # has been killed at the end of the graceful shutdown timeout.
+    assert status == 0
+    assert (tmp_path / "cleans-up.done").exists()
+    assert not is_running(helpers["ignores"])
+    assert "Killed the processes left in the group of worker" in app.log_text()

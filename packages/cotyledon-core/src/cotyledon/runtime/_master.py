@@ -15,6 +15,7 @@ import collections
 import gc
 import logging
 import multiprocessing.context
+import select
 import selectors
 import signal
 import threading
@@ -122,6 +123,12 @@ def _ignore_late_stop_signals(wakeup: SignalWakeup) -> None:
             wakeup.previous_handlers[signum] = signal.SIG_IGN
 
 
+def _interrupted(wakeup: SignalWakeup, timeout: float) -> bool:
+    """Wait up to ``timeout`` seconds for a signal; tell whether SIGINT came."""
+    select.select([wakeup.fd], [], [], timeout)
+    return signal.SIGINT in wakeup.drain()
+
+
 @final
 class MasterLoop:
     """Run a supervisor against real processes until it commands the exit."""
@@ -203,6 +210,7 @@ class MasterLoop:
             )
             self._requests.attach(wakeup.wake)
             self._loop(wakeup, selector, self._spawner, control)
+            self._spawner.orphans.wait_until_gone(lambda seconds: _interrupted(wakeup, seconds))
         finally:
             if self._spawner is not None:
                 self._spawner.orphans.kill_all()

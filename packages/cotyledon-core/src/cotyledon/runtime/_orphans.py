@@ -5,7 +5,7 @@ when the worker ends (killed, crashed, or after a fork and exit). With
 their worker gone, nothing would stop them, and they would outlive the
 manager. They get SIGTERM as soon as the worker is reaped, so that they
 can clean up, and SIGKILL once the service's graceful shutdown timeout
-has passed, or when the master exits.
+has passed. A master that exits waits for them until then too.
 """
 
 from __future__ import annotations
@@ -14,9 +14,14 @@ import logging
 import os
 import signal
 import time
+from collections.abc import Callable
+from typing import Final
 from typing import final
 
 LOG = logging.getLogger(__name__)
+
+_POLL_INTERVAL: Final = 0.05
+"""Seconds between two looks at the groups that a master waits for at its exit."""
 
 
 @final
@@ -58,12 +63,59 @@ class OrphanGroups:
                 del self._kill_at[group]
                 _kill(group, "after SIGTERM and the graceful shutdown timeout")
 
+    def wait_until_gone(self, wait: Callable[[float], bool]) -> None:
+        """Wait until every group is empty or killed at its time.
+
+        ``wait(seconds)`` waits up to that long for the master's signals and
+        returns True when the master must exit at once (SIGINT). A group
+        that has no time (a graceful shutdown timeout of 0) is waited for
+        as long as it takes.
+        """
+        while True:
+            for group in list(self._kill_at):
+                if not _has_live_members(group):
+                    del self._kill_at[group]
+            self.kill_due()
+            if not self._kill_at:
+                return
+            if wait(_POLL_INTERVAL):
+                return
+
     def kill_all(self) -> None:
         """Kill what is left of every group: the master exits."""
         groups = list(self._kill_at)
         self._kill_at.clear()
         for group in groups:
             _kill(group, "when the master exits")
+
+
+def _has_live_members(group: int) -> bool:
+    """Tell whether a process that has not ended is in ``group``.
+
+    An ended process stays a zombie until its parent reaps it, and the
+    orphans of a worker have init for parent, which may take its time:
+    Linux's /proc tells zombies apart. Elsewhere, any member counts.
+    """
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        try:
+            os.killpg(group, 0)
+        except (ProcessLookupError, PermissionError):
+            return False
+        return True
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as stat:
+                # The fields after the command name: state, ppid, pgrp, ...
+                fields = stat.read().rsplit(b")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[2]) == group and fields[0] != b"Z":
+            return True
+    return False
 
 
 def _kill(group: int, when: str) -> None:
