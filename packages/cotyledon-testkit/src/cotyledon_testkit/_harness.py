@@ -36,6 +36,8 @@ from cotyledon_testkit._process_tree import format_process_tree
 from cotyledon_testkit._process_tree import live_processes_of_session
 from cotyledon_testkit._process_tree import read_process
 from cotyledon_testkit._process_tree import session_of
+from cotyledon_testkit._socket_path import check_socket_path
+from cotyledon_testkit._socket_path import fits_multiprocessing_sockets
 
 T = TypeVar("T")
 
@@ -81,10 +83,13 @@ class ManagerProcess:
     process left in the session, whatever state the test is in.
 
     ``sys_path`` entries are prepended to the child's ``PYTHONPATH``;
-    ``env`` is added to the child's environment. ``TMPDIR`` names a
+    ``env`` is added to the child's environment. ``TMPDIR`` names the
     directory of the harness, removed by ``close()`` with what the manager
     left in it (the socket of ``multiprocessing``'s fork server, when the
-    test killed the master), unless ``env`` names another.
+    test killed the master). The manager keeps the test's ``TMPDIR`` when
+    the sockets of ``multiprocessing`` would not fit below the harness's
+    directory, and ``env`` may name another. Raises OSError (ENAMETOOLONG) if the path of
+    the harness's event socket is too long for a Unix socket.
     """
 
     def __init__(
@@ -103,9 +108,21 @@ class ManagerProcess:
         self._env = dict(env or {})
         self._cwd = cwd
         self._python = python
-        self._dir = tempfile.TemporaryDirectory(prefix="cotyledon-testkit-")
+        # A short name, so that the paths of the Unix sockets below it (the
+        # event socket and multiprocessing's sockets) fit in sun_path.
+        self._dir = tempfile.TemporaryDirectory(prefix="cotyledon-")
         self.log_path = Path(self._dir.name) / "manager.log"
-        self._channel = EventChannel(str(Path(self._dir.name) / "events.sock"))
+        channel_path = str(Path(self._dir.name) / "events.sock")
+        try:
+            check_socket_path(
+                channel_path,
+                "the harness's event socket",
+                "set TMPDIR to a shorter directory, such as /tmp",
+            )
+            self._channel = EventChannel(channel_path)
+        except BaseException:
+            self._dir.cleanup()
+            raise
         self._process: subprocess.Popen[bytes] | None = None
         self._owner_pid = os.getpid()
         self._pidfd: int | None = None
@@ -151,7 +168,8 @@ class ManagerProcess:
             if name == "NOTIFY_SOCKET" or name.startswith(("WATCHDOG_", "LISTEN_")):
                 del env[name]
         env["PYTHONUNBUFFERED"] = "1"
-        env["TMPDIR"] = str(self._tmp_dir())
+        if fits_multiprocessing_sockets(self._dir.name):
+            env["TMPDIR"] = self._dir.name
         env.update(self._env)
         env[CHANNEL_ENV] = self._channel.path
         env[PARENT_PID_ENV] = str(os.getpid())
@@ -173,12 +191,6 @@ class ManagerProcess:
             self._pidfd = os.pidfd_open(self._process.pid)
             self._selector.register(self._pidfd, selectors.EVENT_READ)
         return self
-
-    def _tmp_dir(self) -> Path:
-        # A short name: a Unix socket's path must fit in about 100 bytes.
-        path = Path(self._dir.name) / "t"
-        path.mkdir(exist_ok=True)
-        return path
 
     @property
     def pid(self) -> int:

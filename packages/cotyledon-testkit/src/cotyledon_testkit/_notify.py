@@ -27,6 +27,7 @@ import attrs
 from cotyledon_testkit._harness import DEFAULT_TIMEOUT
 from cotyledon_testkit._harness import ManagerProcess
 from cotyledon_testkit._harness import WaitTimeoutError
+from cotyledon_testkit._socket_path import check_socket_path
 
 T = TypeVar("T")
 
@@ -93,7 +94,8 @@ class NotifyReceiver:
 
     ``address`` is the value of ``NOTIFY_SOCKET``: an absolute path, or
     ``@name`` for a socket in the abstract namespace. By default the socket
-    is a file in a new temporary directory. Credentials of the sender are
+    is a file in a new temporary directory. An address too long for a Unix
+    socket raises OSError (ENAMETOOLONG). Credentials of the sender are
     asked for (SO_PASSCRED), and descriptors passed with a message
     (SCM_RIGHTS, as in ``systemd-notify``'s ``BARRIER=1``) are closed at
     once, so that a sender waiting for them returns. systemd does the same:
@@ -104,9 +106,12 @@ class NotifyReceiver:
 
     def __init__(self, address: str | None = None) -> None:
         self._dir: tempfile.TemporaryDirectory[str] | None = None
+        fix = "pass a shorter address"
         if address is None:
-            self._dir = tempfile.TemporaryDirectory(prefix="cotyledon-notify-")
-            address = str(Path(self._dir.name) / "notify.sock")
+            # Short names, so that the path fits under a long TMPDIR.
+            self._dir = tempfile.TemporaryDirectory(prefix="cotyledon-")
+            address = str(Path(self._dir.name) / "notify")
+            fix = "set TMPDIR to a shorter directory, such as /tmp, or pass an address"
         if address.startswith("@") and len(address) > 1:
             bind_to: str | bytes = b"\0" + address[1:].encode()
         elif address.startswith("/"):
@@ -116,6 +121,13 @@ class NotifyReceiver:
                 f"invalid notification socket address {address!r}: expected an absolute path "
                 "or '@name'"
             )
+        try:
+            # For '@name' the NUL that replaces '@' counts as one byte too.
+            check_socket_path(address, "the notification socket", fix)
+        except BaseException:
+            if self._dir is not None:
+                self._dir.cleanup()
+            raise
         self.address = address
         self.messages: list[NotifyMessage] = []
         self._attached: list[ManagerProcess] = []

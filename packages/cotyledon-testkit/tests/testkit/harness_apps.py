@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import signal
 import subprocess
@@ -65,5 +66,15 @@ class Sleeper(cotyledon.Service):
 def sleepers() -> None:
     """Run a manager of two Sleeper workers."""
     manager = cotyledon.ServiceManager(graceful_shutdown_timeout=5)
+    manager.add(Sleeper, workers=2)
+    manager.run()
+
+
+def forkserver_sleepers() -> None:
+    """Run a manager of two Sleeper workers started by a fork server, which
+    listens on a Unix socket below TMPDIR."""
+    manager = cotyledon.ServiceManager(
+        graceful_shutdown_timeout=5, mp_context=multiprocessing.get_context("forkserver")
+    )
     manager.add(Sleeper, workers=2)
     manager.run()

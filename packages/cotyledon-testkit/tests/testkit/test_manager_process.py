@@ -65,7 +65,7 @@ def test_harness_close_removes_temp_files() -> None:
     event = harness.wait_event("temp")
     path = Path(event["path"])
     assert path.exists()
-    assert Path(event["tmpdir"]).parent == harness.log_path.parent
+    assert Path(event["tmpdir"]) == harness.log_path.parent
 
     os.kill(harness.pid, signal.SIGKILL)
     harness.close()
