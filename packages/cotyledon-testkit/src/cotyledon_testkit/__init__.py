@@ -26,6 +26,7 @@ from typing import Any
 
 if TYPE_CHECKING:
     from cotyledon_testkit._channel import EventChannel
+    from cotyledon_testkit._channel import InvalidEventError
     from cotyledon_testkit._channel import ProbeEvent
     from cotyledon_testkit._channel import report
     from cotyledon_testkit._clock import FakeClock
@@ -64,6 +65,7 @@ if TYPE_CHECKING:
 
 _SOURCES: dict[str, str] = {
     "EventChannel": "cotyledon_testkit._channel",
+    "InvalidEventError": "cotyledon_testkit._channel",
     "ProbeEvent": "cotyledon_testkit._channel",
     "report": "cotyledon_testkit._channel",
     "FakeClock": "cotyledon_testkit._clock",
@@ -106,6 +108,7 @@ __all__ = [
     "FakeClock",
     "FakeProcess",
     "HooksRun",
+    "InvalidEventError",
     "ManagerAnnounced",
     "ManagerEventKind",
     "ManagerExited",

@@ -23,7 +23,11 @@ import attrs
 CHANNEL_ENV: Final = "COTYLEDON_TESTKIT_CHANNEL"
 """The environment variable that holds the channel's socket path."""
 
-_MAX_DATAGRAM: Final = 65536
+MAX_EVENT_SIZE: Final = 65536
+"""The maximum size of one event's JSON, in bytes, which is what ``receive``
+reads from one datagram."""
+
+_PREVIEW: Final = 200
 
 _sender: tuple[int, socket.socket] | None = None
 
@@ -49,7 +53,8 @@ def report(kind: str, **fields: Any) -> None:
     """Send an event to the test that started this process, if any.
 
     Does nothing when the process was not started by a harness. ``fields``
-    must be JSON-serialisable.
+    must be JSON-serialisable, and the event's JSON at most
+    ``MAX_EVENT_SIZE`` bytes long, else ValueError is raised.
     """
     global _sender  # noqa: PLW0603
     path = os.environ.get(CHANNEL_ENV)
@@ -60,7 +65,34 @@ def report(kind: str, **fields: Any) -> None:
         # One socket per process: a forked child makes its own.
         _sender = (pid, socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM))
     payload = {"kind": kind, "pid": pid, "time": time.monotonic(), "fields": fields}
-    _sender[1].sendto(json.dumps(payload).encode(), path)
+    data = json.dumps(payload).encode()
+    if len(data) > MAX_EVENT_SIZE:
+        raise ValueError(
+            f"event {kind!r} is {len(data)} bytes of JSON, more than the {MAX_EVENT_SIZE} "
+            "bytes that the harness's event channel carries: report a summary, or write "
+            "the data to a file and report its path"
+        )
+    _sender[1].sendto(data, path)
+
+
+class InvalidEventError(ValueError):
+    """A datagram on the event channel was not a valid event."""
+
+
+def _parse_event(data: bytes) -> ProbeEvent:
+    preview = data[:_PREVIEW]
+    if len(data) > MAX_EVENT_SIZE:
+        raise ValueError(
+            f"datagram larger than {MAX_EVENT_SIZE} bytes, cut at that size: {preview!r}"
+        )
+    try:
+        raw = json.loads(data)
+        return ProbeEvent(raw["kind"], raw["pid"], raw["time"], raw["fields"])
+    except (ValueError, TypeError, KeyError) as exc:
+        raise ValueError(
+            f"datagram of {len(data)} bytes is not an event ({type(exc).__name__}: {exc}): "
+            f"{preview!r}"
+        ) from None
 
 
 @final
@@ -81,16 +113,33 @@ class EventChannel:
         return self._socket.fileno()
 
     def receive(self) -> list[ProbeEvent]:
-        """Read every datagram waiting; return the new events."""
+        """Read every datagram waiting; return the new events.
+
+        A datagram that is not a valid event (one larger than
+        ``MAX_EVENT_SIZE``, or not the JSON that ``report`` sends) raises
+        InvalidEventError once every datagram waiting has been read. The
+        valid events read in the same call are in ``events`` by then.
+        """
         new = []
+        invalid = []
         while True:
             try:
-                data = self._socket.recv(_MAX_DATAGRAM)
+                # One byte more than an event may have, to notice a larger one.
+                data = self._socket.recv(MAX_EVENT_SIZE + 1)
             except BlockingIOError:
                 break
-            raw = json.loads(data)
-            new.append(ProbeEvent(raw["kind"], raw["pid"], raw["time"], raw["fields"]))
+            try:
+                event = _parse_event(data)
+            except ValueError as exc:
+                invalid.append(str(exc))
+                continue
+            new.append(event)
         self.events.extend(new)
+        if invalid:
+            raise InvalidEventError(
+                f"{len(invalid)} invalid datagram(s) on {self!r}, the other events were kept: "
+                + "; ".join(invalid)
+            )
         return new
 
     def close(self) -> None:
