@@ -72,6 +72,7 @@ from cotyledon.specs import default_reload_policy
 from cotyledon.specs import service_name
 from cotyledon.specs import service_spec
 from cotyledon_testkit._clock import FakeClock
+from cotyledon_testkit._seconds import check_seconds
 from cotyledon_testkit._simulation_log import HooksRun
 from cotyledon_testkit._simulation_log import ManagerAnnounced
 from cotyledon_testkit._simulation_log import ManagerExited
@@ -244,14 +245,11 @@ class Simulator:
         clock: FakeClock | None = None,
         first_pid: int = 1000,
     ) -> None:
-        if not (0 <= graceful_shutdown_timeout < math.inf):
-            raise ValueError(
-                "graceful_shutdown_timeout must be a finite number of seconds >= 0, "
-                f"got {graceful_shutdown_timeout!r}"
-            )
+        timeout = check_seconds(graceful_shutdown_timeout, "graceful_shutdown_timeout")
+        assert timeout is not None
         self.clock = clock if clock is not None else FakeClock()
         self.respawn_policy = respawn_policy or RespawnPolicy()
-        self._timeout = float(graceful_shutdown_timeout)
+        self._timeout = timeout
         jitter = random if random is not None else random_module.Random(seed).random
         self.supervisor = Supervisor(random=jitter, respawn_policy=self.respawn_policy)
         self._services: dict[ServiceId, _Service] = {}
@@ -306,7 +304,9 @@ class Simulator:
         ``ServiceManager.add`` reads them: a class that keeps the default
         ``reload()`` restarts its workers on reload, and a name reloads in
         place. ``graceful_shutdown_timeout`` overrides what the class
-        defines; None means the manager's. A service added after
+        defines; None means the manager's. Both are checked as
+        ``ServiceManager.add`` checks the class's: a number of seconds,
+        finite and >= 0. A service added after
         ``start()`` starts at once.
 
         The supervision policies, from ``restart`` to ``reload``, are those
@@ -315,17 +315,28 @@ class Simulator:
         """
         if isinstance(service, str):
             name = service
-            own_timeout = graceful_shutdown_timeout
+            class_timeout = None
             default_reload = ReloadPolicy.IN_PLACE
         elif callable(service):
             name = service_name(service)
-            own_timeout = graceful_shutdown_timeout
-            if own_timeout is None:
-                own_timeout = getattr(service, "graceful_shutdown_timeout", None)
+            # Checked even when the keyword overrides it, because
+            # ServiceManager.add rejects such a class.
+            class_timeout = check_seconds(
+                getattr(service, "graceful_shutdown_timeout", None),
+                f"graceful_shutdown_timeout of service {name!r}",
+                allow_none=True,
+            )
             default_reload = default_reload_policy(service)
         else:
             raise TypeError(f"service must be a name or a Service subclass, got {service!r}")
-        timeout = self._timeout if own_timeout is None else float(own_timeout)
+        own_timeout = check_seconds(
+            graceful_shutdown_timeout,
+            f"graceful_shutdown_timeout of service {name!r}",
+            allow_none=True,
+        )
+        if own_timeout is None:
+            own_timeout = class_timeout
+        timeout = self._timeout if own_timeout is None else own_timeout
         spec = service_spec(
             ServiceId(uuid.UUID(int=len(self._services) + 1)),
             name,

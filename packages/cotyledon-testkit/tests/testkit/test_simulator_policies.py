@@ -136,6 +136,64 @@ def test_simulator_rejects_bad_policy(
         sim.add("web", **policies)
 
 
+# The errors that ServiceManager.add raises for the class attribute, and
+# ServiceManager() for its argument.
+BAD_TIMEOUTS = [
+    (-1, cotyledon.InvalidArgumentError, r">= 0 seconds, got -1"),
+    (float("nan"), cotyledon.InvalidArgumentError, r"finite number of seconds, got nan"),
+    (float("inf"), cotyledon.InvalidArgumentError, r"finite number of seconds, got inf"),
+    ("5", cotyledon.InvalidTypeError, r"a number of seconds >= 0 or None, got '5' \(str\)"),
+    (True, cotyledon.InvalidTypeError, r"got True \(bool\)"),
+]
+
+
+@pytest.mark.parametrize(("timeout", "error", "message"), BAD_TIMEOUTS)
+def test_simulator_rejects_bad_class_timeout(
+    timeout: object, error: type[Exception], message: str
+) -> None:
+    service = type(
+        "Bad", (cotyledon.Service,), {"name": "bad", "graceful_shutdown_timeout": timeout}
+    )
+    sim = _simulator()
+
+    with pytest.raises(error, match=message) as caught:
+        sim.add(service)
+
+    assert "graceful_shutdown_timeout of service 'bad'" in str(caught.value)
+    assert sim.log == []
+
+
+@pytest.mark.parametrize(("timeout", "error", "message"), BAD_TIMEOUTS)
+def test_simulator_rejects_bad_keyword_timeout(
+    timeout: Any, error: type[Exception], message: str
+) -> None:
+    sim = _simulator()
+
+    with pytest.raises(error, match=message) as caught:
+        sim.add("bad", graceful_shutdown_timeout=timeout)
+
+    assert "graceful_shutdown_timeout of service 'bad'" in str(caught.value)
+
+
+def test_simulator_checks_overridden_class_timeout() -> None:
+    service = type("Bad", (cotyledon.Service,), {"name": "bad", "graceful_shutdown_timeout": -1})
+    sim = _simulator()
+
+    with pytest.raises(cotyledon.InvalidArgumentError, match="of service 'bad'"):
+        sim.add(service, graceful_shutdown_timeout=5)
+
+
+@pytest.mark.parametrize(("timeout", "error", "message"), BAD_TIMEOUTS)
+def test_simulator_rejects_bad_manager_timeout(
+    timeout: Any, error: type[Exception], message: str
+) -> None:
+    # The manager's own timeout may not be None.
+    message = message.replace(" or None", "")
+
+    with pytest.raises(error, match=message):
+        Simulator(graceful_shutdown_timeout=timeout)
+
+
 # Restart policy
 
 
