@@ -313,6 +313,7 @@ class Simulator:
         of ``ServiceManager.add``, checked by the same code: a value that
         ``add`` rejects raises the same error here.
         """
+        self._check_clock()
         if isinstance(service, str):
             name = service
             class_timeout = None
@@ -362,6 +363,7 @@ class Simulator:
 
     def start(self) -> Simulator:
         """Start the manager: spawn the workers of every service; return self."""
+        self._check_clock()
         if self._started:
             raise RuntimeError(f"{self!r} was already started")
         self._started = True
@@ -381,6 +383,7 @@ class Simulator:
         the worker, as in ``on_dead_worker`` hooks. With ``replacement``,
         the slot's replacement in a rolling reload exits instead.
         """
+        self._check_clock()
         process = self._target(service, worker_id, replacement=replacement)
         self._end(process, code)
         self._feed(WorkerExited(process.pid, code))
@@ -392,6 +395,7 @@ class Simulator:
     ) -> FakeProcess:
         """Make the live worker of a slot (or its replacement in a rolling
         reload) report that it is ready; return it."""
+        self._check_clock()
         process = self._target(service, worker_id, replacement=replacement)
         self._report(process, WorkerReport.READY)
         self._settle()
@@ -399,6 +403,7 @@ class Simulator:
 
     def reloaded(self, service: ServiceRef, worker_id: int) -> FakeProcess:
         """Make the live worker of a slot report that it reloaded; return it."""
+        self._check_clock()
         process = self.process(service, worker_id)
         self._report(process, WorkerReport.RELOADED)
         self._settle()
@@ -413,6 +418,7 @@ class Simulator:
         For workers whose ``WorkerBehaviour.hang_after`` has stopped their
         own heartbeats; the log keeps no record of heartbeats.
         """
+        self._check_clock()
         process = self._target(service, worker_id, replacement=replacement)
         self._feed(WorkerReported(process.pid, WorkerReport.HEARTBEAT))
         self._settle()
@@ -424,6 +430,7 @@ class Simulator:
         As in the real master: SIGTERM stops gracefully, SIGINT stops at
         once, SIGHUP reloads and SIGALRM is ignored.
         """
+        self._check_clock()
         name = signal.Signals(signum).name
         if signum == signal.SIGTERM:
             event: Event | None = StopRequested(StopMode.GRACEFUL)
@@ -442,6 +449,7 @@ class Simulator:
 
     def reconfigure(self, service: ServiceRef, workers: int) -> None:
         """Change the number of workers of a service, as ``ServiceManager.reconfigure``."""
+        self._check_clock()
         service_id = self.service_id(service)
         self._log.append(ServiceReconfigured(self.now, self._name(service_id), workers))
         self._feed(WorkersChanged(service_id, workers))
@@ -491,6 +499,7 @@ class Simulator:
     def advance(self, seconds: float) -> float:
         """Move time forward by ``seconds``, handling each timer on the way
         at its own time; return the new time."""
+        self._check_clock()
         if not math.isfinite(seconds) or seconds < 0:
             raise ValueError(f"advance() takes a finite number of seconds >= 0, got {seconds!r}")
         target = self.now + seconds
@@ -513,6 +522,7 @@ class Simulator:
         a ``heartbeat_timeout`` or a ``max_age`` always has a timer due:
         move time with ``advance`` instead.
         """
+        self._check_clock()
         limit = self.now + max_seconds
         for _ in range(max_steps):
             upcoming = self.next_event_time()
@@ -823,6 +833,22 @@ class Simulator:
         while self._actions and self._actions[0][2].pid not in self._live:
             heapq.heappop(self._actions)
         return self._actions[0][0] if self._actions else None
+
+    def _check_clock(self) -> None:
+        """Raise RuntimeError if a timer was due before the clock's time.
+
+        Every call of the simulator handles the timers due by its end. A
+        timer in the past means that the clock moved outside the simulator,
+        as ``advance()`` on a shared clock does, and would run late.
+        """
+        upcoming = self.next_event_time()
+        if upcoming is not None and upcoming < self.now:
+            raise RuntimeError(
+                f"a timer of the simulator was due at {upcoming:.3f} s, but its clock is "
+                f"already at {self.now:.3f} s: the clock was moved outside the simulator, "
+                "so the timer would run late. Move time with simulator.advance() or "
+                "simulator.run_until_idle(), not with the clock's advance() or jump_to()"
+            )
 
     def _settle(self) -> None:
         """Handle every timer due now: the manager's first, then the processes'."""

@@ -26,7 +26,10 @@ def fake_clock() -> FakeClock:
     """A ``FakeClock`` at time 0 that moves only when the test moves it.
 
     Pass ``fake_clock.now()`` to ``Supervisor.handle`` and move it with
-    ``advance(seconds)`` or ``jump_to(step.deadline)``.
+    ``advance(seconds)`` or ``jump_to(step.deadline)``. The ``simulator``
+    fixture runs on this clock. In a test that uses it, move time with
+    ``simulator.advance()`` instead, because a move of the clock past a
+    timer of the simulator makes its next call raise RuntimeError.
     """
     return FakeClock()
 
@@ -45,7 +48,9 @@ def simulator(fake_clock: FakeClock) -> Simulator:
 
     It uses the manager's default restart backoff, a 60 s graceful
     shutdown timeout and a jitter seeded with 0; build a ``Simulator``
-    yourself to change them.
+    yourself to change them. Move time with ``simulator.advance()`` or
+    ``run_until_idle()``: the simulator handles each timer at its own
+    time, and raises RuntimeError if ``fake_clock`` was moved past one.
     """
     return Simulator(clock=fake_clock)
 

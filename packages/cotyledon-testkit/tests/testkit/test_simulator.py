@@ -611,3 +611,32 @@ def test_simulator_records_ready_once_per_worker() -> None:
     sim.start()
 
     assert [(r.service, r.worker_id) for r in sim.records(WorkerReady)] == [("web", 0), ("web", 1)]
+
+
+# A clock shared with the test
+
+
+def test_simulator_rejects_clock_moved_past_timer() -> None:
+    clock = FakeClock()
+    sim = Simulator(clock=clock)
+    sim.add("importer", behaviour=WorkerBehaviour(crash_after=1.0))
+    sim.start()
+
+    clock.advance(3.0)
+    with pytest.raises(RuntimeError, match=r"due at 1\.000 s.*already at 3\.000 s") as caught:
+        sim.advance(0)
+
+    assert "simulator.advance()" in str(caught.value)
+    assert sim.records(WorkerEnded) == []
+
+
+def test_simulator_accepts_clock_moved_before_timer() -> None:
+    clock = FakeClock()
+    sim = Simulator(clock=clock)
+    sim.add("importer", behaviour=WorkerBehaviour(crash_after=1.0))
+    sim.start()
+
+    clock.advance(0.5)
+    sim.advance(0.5)
+
+    assert [record.time for record in sim.records(WorkerEnded)] == [1.0]
