@@ -198,6 +198,11 @@ class ManagerProcess:
         return self._started().pid
 
     @property
+    def closed(self) -> bool:
+        """Whether ``close()`` has run: the harness reads no more events."""
+        return self._closed
+
+    @property
     def returncode(self) -> int | None:
         """The master's exit status (minus the signal number if killed), or
         None while it runs."""

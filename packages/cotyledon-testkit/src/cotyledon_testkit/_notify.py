@@ -203,13 +203,15 @@ class NotifyReceiver:
 
         The condition is checked after each batch of messages, and of
         events of the attached harnesses: the wait selects on their
-        sockets, with no polling. On timeout, raises ``WaitTimeoutError``
-        that names ``what`` and shows the last messages.
+        sockets, with no polling. Harnesses closed since they were attached
+        are skipped. On timeout, raises ``WaitTimeoutError`` that names
+        ``what`` and shows the last messages.
         """
         deadline = time.monotonic() + timeout
         while True:
             self.receive()
-            for harness in self._attached:
+            harnesses = [harness for harness in self._attached if not harness.closed]
+            for harness in harnesses:
                 harness.receive()
             result = condition()
             if result:
@@ -218,7 +220,7 @@ class NotifyReceiver:
             if remaining <= 0:
                 raise WaitTimeoutError(self._describe_timeout(what, timeout))
             # The harness's channel is the socket its events arrive on.
-            channels = [harness._channel.fileno() for harness in self._attached]
+            channels = [harness._channel.fileno() for harness in harnesses]
             select.select([self._socket.fileno(), *channels], [], [], remaining)
 
     def wait_for(

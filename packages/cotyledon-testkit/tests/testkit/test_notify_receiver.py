@@ -11,9 +11,12 @@ from pathlib import Path
 
 import pytest
 
+from cotyledon_testkit import ManagerProcess
 from cotyledon_testkit import NotifyReceiver
 from cotyledon_testkit import WaitTimeoutError
 from cotyledon_testkit import parse_notify_payload
+
+HERE = Path(__file__).parent
 
 
 def _send(receiver: NotifyReceiver, payload: bytes, fds: tuple[int, ...] = ()) -> None:
@@ -106,3 +109,18 @@ def test_receiver_close_removes_socket_file(tmp_path: Path) -> None:
     receiver.close()
 
     assert not path.exists()
+
+
+def test_receiver_skips_closed_harness(notify_socket: NotifyReceiver) -> None:
+    harness = ManagerProcess("harness_apps:report_and_wait", sys_path=[HERE])
+    with harness:
+        notify_socket.attach(harness)
+        harness.wait_event("ready")
+    _send(notify_socket, b"STATUS=after close")
+
+    message = notify_socket.wait_message(STATUS="after close")
+    with pytest.raises(WaitTimeoutError, match="a message with READY=1"):
+        notify_socket.wait_message(0.2, READY=1)
+
+    assert harness.closed
+    assert message.pid == os.getpid()
