@@ -104,6 +104,7 @@ class EventChannel:
         self._socket = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self._socket.bind(path)
         self._socket.setblocking(False)
+        self._owner_pid = os.getpid()
         self.events: list[ProbeEvent] = []
 
     def __repr__(self) -> str:
@@ -143,6 +144,8 @@ class EventChannel:
         return new
 
     def close(self) -> None:
+        """Close the socket, and remove its file in the process that bound it only."""
         self._socket.close()
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self.path)
+        if os.getpid() == self._owner_pid:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.path)

@@ -9,7 +9,6 @@ import selectors
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from collections.abc import Iterable
@@ -31,6 +30,7 @@ from cotyledon_testkit._lifecycle_events import WorkerLifecycleEvent
 from cotyledon_testkit._lifecycle_events import live_workers
 from cotyledon_testkit._lifecycle_events import manager_events
 from cotyledon_testkit._lifecycle_events import worker_events
+from cotyledon_testkit._owned_dir import OwnedTemporaryDirectory
 from cotyledon_testkit._process_tree import ProcessInfo
 from cotyledon_testkit._process_tree import format_process_tree
 from cotyledon_testkit._process_tree import live_processes_of_session
@@ -110,7 +110,7 @@ class ManagerProcess:
         self._python = python
         # A short name, so that the paths of the Unix sockets below it (the
         # event socket and multiprocessing's sockets) fit in sun_path.
-        self._dir = tempfile.TemporaryDirectory(prefix="cotyledon-")
+        self._dir = OwnedTemporaryDirectory(prefix="cotyledon-")
         self.log_path = Path(self._dir.name) / "manager.log"
         channel_path = str(Path(self._dir.name) / "events.sock")
         try:

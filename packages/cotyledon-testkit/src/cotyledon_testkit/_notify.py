@@ -13,7 +13,6 @@ import os
 import select
 import socket
 import struct
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -27,6 +26,7 @@ import attrs
 from cotyledon_testkit._harness import DEFAULT_TIMEOUT
 from cotyledon_testkit._harness import ManagerProcess
 from cotyledon_testkit._harness import WaitTimeoutError
+from cotyledon_testkit._owned_dir import OwnedTemporaryDirectory
 from cotyledon_testkit._socket_path import check_socket_path
 
 T = TypeVar("T")
@@ -105,11 +105,12 @@ class NotifyReceiver:
     """
 
     def __init__(self, address: str | None = None) -> None:
-        self._dir: tempfile.TemporaryDirectory[str] | None = None
+        self._dir: OwnedTemporaryDirectory | None = None
+        self._owner_pid = os.getpid()
         fix = "pass a shorter address"
         if address is None:
             # Short names, so that the path fits under a long TMPDIR.
-            self._dir = tempfile.TemporaryDirectory(prefix="cotyledon-")
+            self._dir = OwnedTemporaryDirectory(prefix="cotyledon-")
             address = str(Path(self._dir.name) / "notify")
             fix = "set TMPDIR to a shorter directory, such as /tmp, or pass an address"
         if address.startswith("@") and len(address) > 1:
@@ -263,11 +264,12 @@ class NotifyReceiver:
         )
 
     def close(self) -> None:
+        """Close the socket, and remove its file in the process that made it only."""
         self._socket.close()
         if self._dir is not None:
             self._dir.cleanup()
             self._dir = None
-        elif self._bound and self.address.startswith("/"):
+        elif self._bound and self.address.startswith("/") and os.getpid() == self._owner_pid:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self.address)
 
