@@ -17,6 +17,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 from typing import Final
+from typing import Protocol
 from typing import TypeVar
 from typing import final
 
@@ -40,6 +41,15 @@ from cotyledon_testkit._socket_path import check_socket_path
 from cotyledon_testkit._socket_path import fits_multiprocessing_sockets
 
 T = TypeVar("T")
+
+
+class _Receiver(Protocol):
+    """A socket that a harness's waits read too, such as a ``NotifyReceiver``."""
+
+    def fileno(self) -> int: ...
+
+    def receive(self) -> object: ...
+
 
 DEFAULT_TIMEOUT: Final = 15.0
 """Seconds a wait lasts by default; generous, for a loaded machine."""
@@ -128,6 +138,7 @@ class ManagerProcess:
         self._pidfd: int | None = None
         self._selector = selectors.DefaultSelector()
         self._selector.register(self._channel, selectors.EVENT_READ)
+        self._receivers: list[_Receiver] = []
         self._log_cache = ""
         self._closed = False
 
@@ -199,7 +210,7 @@ class ManagerProcess:
 
     @property
     def closed(self) -> bool:
-        """Whether ``close()`` has run: the harness reads no more events."""
+        """Whether ``close()`` has run, after which the harness reads no more events."""
         return self._closed
 
     @property
@@ -380,6 +391,8 @@ class ManagerProcess:
             # exited is then in the channel.
             exited = process.poll() is not None
             self.receive()
+            for receiver in self._receivers:
+                receiver.receive()
             result = condition()
             if result:
                 return result
@@ -520,6 +533,20 @@ class ManagerProcess:
         return self.wait_for(
             find, timeout, f"worker {service}({worker_id}){which} to exit", fail_on_exit=True
         )
+
+    def _read_while_waiting(self, receiver: _Receiver) -> None:
+        """Read ``receiver`` in every wait until ``_stop_reading``, so that
+        the queue of its socket does not fill while the test waits here."""
+        if self._closed or receiver in self._receivers:
+            return
+        self._receivers.append(receiver)
+        self._selector.register(receiver, selectors.EVENT_READ)
+
+    def _stop_reading(self, receiver: _Receiver) -> None:
+        if self._closed or receiver not in self._receivers:
+            return
+        self._receivers.remove(receiver)
+        self._selector.unregister(receiver)
 
     # Acting on workers
 

@@ -179,15 +179,20 @@ class NotifyReceiver:
         return new
 
     def attach(self, harness: ManagerProcess) -> None:
-        """Read the events of ``harness`` too while waiting here.
+        """Read the events of ``harness`` in the waits here, and this
+        socket in the waits of ``harness``.
 
         A harness's event channel queues only a few datagrams, as does this
         socket, and a manager whose channel is full blocks until the test
         reads it. Attach the managers that send to this socket, so that a
-        wait here reads both and ``wait_until`` can await a condition on
-        either.
+        wait on either reads both and ``wait_until`` can await a condition
+        on either. Between waits, as in a ``time.sleep``, nothing reads
+        them.
         """
+        if harness in self._attached:
+            return
         self._attached.append(harness)
+        harness._read_while_waiting(self)
 
     def find(self, *, after: int = 0, **fields: object) -> list[NotifyMessage]:
         """Return the messages received so far, from index ``after``, that
@@ -265,6 +270,8 @@ class NotifyReceiver:
 
     def close(self) -> None:
         """Close the socket, and remove its file in the process that made it only."""
+        for harness in self._attached:
+            harness._stop_reading(self)
         self._socket.close()
         if self._dir is not None:
             self._dir.cleanup()

@@ -96,8 +96,8 @@ def notify_socket() -> Iterator[NotifyReceiver]:
     """A notification socket in systemd's place, bound in a temporary folder.
 
     Give the code under test its address as ``NOTIFY_SOCKET``, attach
-    the harness so that waits here read its events too, then wait for what
-    it sends::
+    the harness so that the waits of either read both sockets, then wait
+    for what it sends::
 
         manager = manager_process(target, env=notify_socket.environment())
         notify_socket.attach(manager)

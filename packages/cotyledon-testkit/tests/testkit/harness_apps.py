@@ -5,6 +5,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -78,3 +79,24 @@ def forkserver_sleepers() -> None:
     )
     manager.add(Sleeper, workers=2)
     manager.run()
+
+
+NOTIFY_BURST = 40
+"""How many messages ``notify_burst`` sends: more than the kernel's default
+queue of 10 datagrams (``net.unix.max_dgram_qlen``)."""
+
+
+def notify_burst() -> None:
+    """Send ``NOTIFY_BURST`` messages to NOTIFY_SOCKET, then report how many
+    sends timed out."""
+    address = os.environ["NOTIFY_SOCKET"]
+    failed = 0
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sender:
+        sender.settimeout(2.0)
+        for index in range(NOTIFY_BURST):
+            try:
+                sender.sendto(f"STATUS=message {index}".encode(), address)
+            except TimeoutError:
+                failed += 1
+    report("sent", failed=failed)
+    time.sleep(300)

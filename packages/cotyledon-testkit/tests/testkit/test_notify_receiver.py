@@ -10,6 +10,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from harness_apps import NOTIFY_BURST
 
 from cotyledon_testkit import ManagerProcess
 from cotyledon_testkit import NotifyReceiver
@@ -124,3 +125,25 @@ def test_receiver_skips_closed_harness(notify_socket: NotifyReceiver) -> None:
 
     assert harness.closed
     assert message.pid == os.getpid()
+
+
+def test_harness_wait_reads_attached_receiver(notify_socket: NotifyReceiver) -> None:
+    harness = ManagerProcess(
+        "harness_apps:notify_burst", sys_path=[HERE], env=notify_socket.environment()
+    )
+    with harness:
+        notify_socket.attach(harness)
+        sent = harness.wait_event("sent", timeout=10)
+
+    assert sent["failed"] == 0
+    assert len(notify_socket.messages) == NOTIFY_BURST
+    assert notify_socket.messages[-1]["STATUS"] == f"message {NOTIFY_BURST - 1}"
+
+
+def test_closed_receiver_leaves_harness_waits() -> None:
+    with ManagerProcess("harness_apps:report_and_wait", sys_path=[HERE]) as harness:
+        with NotifyReceiver() as receiver:
+            receiver.attach(harness)
+        ready = harness.wait_event("ready")
+
+    assert ready.pid == harness.pid
