@@ -23,7 +23,14 @@ from cotyledon.core import RestartPolicy
 from cotyledon.core import ServiceId
 from cotyledon.core import ServiceSpec
 
-__all__ = ["default_reload_policy", "service_name", "service_spec"]
+__all__ = ["check_seconds", "default_reload_policy", "service_name", "service_spec"]
+
+
+def check_seconds(value: object, name: str, *, allow_none: bool = False) -> float | None:
+    """Return ``value`` as seconds, checked as ``ServiceManager`` checks a
+    timeout such as ``graceful_shutdown_timeout``: a real number, finite
+    and >= 0, or None when ``allow_none``. ``name`` names it in the error."""
+    return _validation.check_seconds(value, name, allow_none=allow_none)
 
 
 def service_name(service: Callable[..., Any]) -> str:

@@ -68,11 +68,11 @@ from cotyledon.core import WorkerSignal
 from cotyledon.core import WorkerSpawned
 from cotyledon.core import assert_never
 from cotyledon.runtime import HEARTBEATS_PER_TIMEOUT
+from cotyledon.specs import check_seconds
 from cotyledon.specs import default_reload_policy
 from cotyledon.specs import service_name
 from cotyledon.specs import service_spec
 from cotyledon_testkit._clock import FakeClock
-from cotyledon_testkit._seconds import check_seconds
 from cotyledon_testkit._simulation_log import HooksRun
 from cotyledon_testkit._simulation_log import ManagerAnnounced
 from cotyledon_testkit._simulation_log import ManagerExited
