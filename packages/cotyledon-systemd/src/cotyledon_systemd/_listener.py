@@ -61,6 +61,10 @@ MIN_STOP_EXTENSION: Final = 5.0
 
 MAX_STATUS_CHARS: Final = 1000
 
+MIN_TICK_INTERVAL: Final = 0.001
+"""Seconds that ``liveness_interval()`` returns at least: the master
+ignores an interval of 0, and a ping already due then goes at once."""
+
 # Slot states whose worker is still within its stop deadline while the
 # manager stops: not yet asked to stop, starting, or asked and not killed.
 _WITHIN_DEADLINE: Final = frozenset({SlotState.RUNNING, SlotState.SPAWNING, SlotState.STOPPING})
@@ -192,7 +196,11 @@ class SystemdListener(LifecycleListener):
         # none of them, the master sleeps until its next event.
         intervals = []
         if self._watchdog is not None:
-            intervals.append(self._watchdog.ping_interval)
+            # The master keeps its next tick at the soonest interval that a
+            # listener returns, so a tick that came early for another
+            # reason and sent no ping does not push the ping a whole
+            # interval later.
+            intervals.append(max(self._watchdog.next_ping_in(self._clock()), MIN_TICK_INTERVAL))
         if self._stopping or self._status_pending:
             intervals.append(self._status_interval)
         return min(intervals) if intervals else None

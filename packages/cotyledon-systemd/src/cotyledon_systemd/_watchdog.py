@@ -105,5 +105,16 @@ class Watchdog:
             return False
         return self._last_ping is None or now - self._last_ping >= self.ping_interval * PING_SLACK
 
+    def next_ping_in(self, now: float) -> float:
+        """Return the seconds until the next ping is due, counted from the
+        last ping, so that a tick that sent none does not delay it.
+
+        While a service stops the pings, and before the first ping, it is a
+        whole ping interval: the next tick only checks again.
+        """
+        if self._last_ping is None or self.failing_services(now):
+            return self.ping_interval
+        return max(self._last_ping + self.ping_interval - now, 0.0)
+
     def pinged(self, now: float) -> None:
         self._last_ping = now

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import time
 from collections.abc import Iterator
@@ -338,3 +339,26 @@ def test_listener_survives_missing_socket(tmp_path: Path, caplog: pytest.LogCapt
     warnings = [r for r in caplog.records if r.levelname == "WARNING"]
     assert len(warnings) == 1
     assert "sd_notify to" in warnings[0].getMessage()
+
+
+def test_listener_ping_gap_stays_half_timeout(notify_socket: NotifyReceiver) -> None:
+    clock = FakeTime()
+    listener = _listener(notify_socket, clock, WATCHDOG_USEC="4000000")
+    listener.on_ready(READY)
+    notify_socket.wait_message(READY=1)
+    ping_times = []
+    for _ in range(10):
+        # Another listener's tick, or one for a held status, comes just
+        # before the ping is due and sends none. The master then ticks
+        # again after the interval that this listener returns.
+        for early in (True, False):
+            delay = 1.7 if early else listener.liveness_interval()
+            assert delay is not None
+            clock.now += delay
+            listener.on_liveness_tick(READY)
+            if any("WATCHDOG" in message for message in notify_socket.receive()):
+                ping_times.append(clock.now)
+    gaps = [later - earlier for earlier, later in itertools.pairwise(ping_times)]
+
+    assert len(ping_times) >= 9
+    assert max(gaps) <= 2.0 + 1e-9

@@ -101,3 +101,19 @@ def test_watchdog_ignores_ended_services(state: ServiceState) -> None:
 def test_watchdog_rejects_zero_timeout() -> None:
     with pytest.raises(ValueError, match="> 0"):
         Watchdog(0)
+
+
+def test_watchdog_next_ping_counts_from_last_ping() -> None:
+    watchdog = Watchdog(4.0)
+    watchdog.pinged(10.0)
+
+    assert watchdog.next_ping_in(11.7) == pytest.approx(0.3)
+    assert watchdog.next_ping_in(12.5) == 0.0
+
+
+def test_watchdog_next_ping_waits_while_down() -> None:
+    watchdog = Watchdog(2.0)
+    watchdog.pinged(9.0)
+    watchdog.observe(manager(service("web", 0, 2)), 10.0)
+
+    assert watchdog.next_ping_in(12.5) == 1.0
