@@ -43,6 +43,7 @@ from cotyledon_systemd._environment import SystemdEnvironment
 from cotyledon_systemd._environment import systemd_environment
 from cotyledon_systemd._notify import FieldValue
 from cotyledon_systemd._notify import Notifier
+from cotyledon_systemd._watchdog import MIN_PING_INTERVAL
 from cotyledon_systemd._watchdog import Watchdog
 
 LOG = logging.getLogger(__name__)
@@ -64,6 +65,12 @@ MAX_STATUS_CHARS: Final = 1000
 MIN_TICK_INTERVAL: Final = 0.001
 """Seconds that ``liveness_interval()`` returns at least: the master
 ignores an interval of 0, and a ping already due then goes at once."""
+
+MAX_TICK_INTERVAL: Final = 3600.0
+"""Seconds that ``liveness_interval()`` returns at most. epoll_wait(2)
+takes its timeout in milliseconds as an int, so Python's selector rejects
+a wait of more than about 24.8 days, and half a large ``WATCHDOG_USEC``
+can be longer. A tick that comes early only checks whether a ping is due."""
 
 # Slot states whose worker is still within its stop deadline while the
 # manager stops: not yet asked to stop, starting, or asked and not killed.
@@ -106,6 +113,14 @@ class SystemdListener(LifecycleListener):
         self._stopping = False
         self._status_pending = False
         SystemdListener._created = True
+        if usec is not None and self._watchdog is not None and usec / 2e6 < MIN_PING_INTERVAL:
+            LOG.warning(
+                "WATCHDOG_USEC=%d is below %d: pinging every %g s instead of every half "
+                "timeout, so systemd may kill the unit; set WatchdogSec= to 100ms or more",
+                usec,
+                round(2 * MIN_PING_INTERVAL * 1_000_000),
+                MIN_PING_INTERVAL,
+            )
         LOG.info(
             "Reporting to systemd through %s; watchdog %s",
             self._notifier.notify_socket,
@@ -203,7 +218,7 @@ class SystemdListener(LifecycleListener):
             intervals.append(max(self._watchdog.next_ping_in(self._clock()), MIN_TICK_INTERVAL))
         if self._stopping or self._status_pending:
             intervals.append(self._status_interval)
-        return min(intervals) if intervals else None
+        return min(*intervals, MAX_TICK_INTERVAL) if intervals else None
 
     def on_liveness_tick(self, status: ManagerStatus) -> None:
         fields: dict[str, FieldValue] = {}

@@ -28,6 +28,11 @@ from cotyledon import ServiceState
 from cotyledon import ServiceStatus
 from cotyledon.types import ServiceId
 
+MIN_PING_INTERVAL: Final = 0.05
+"""Minimum seconds between two pings, whatever the value of ``WATCHDOG_USEC``: a
+timeout of a few microseconds would otherwise make the master's loop spin.
+A unit with ``WatchdogSec=`` under 100 ms may then be killed."""
+
 PING_SLACK: Final = 0.9
 """A ping is due after this share of the ping interval, so that two
 readings of the clock a little apart never skip a tick's ping."""
@@ -46,7 +51,7 @@ class Watchdog:
         if not timeout > 0:
             raise ValueError(f"the watchdog timeout must be > 0 seconds, got {timeout!r}")
         self.timeout = timeout
-        self.ping_interval = timeout / 2
+        self.ping_interval = max(timeout / 2, MIN_PING_INTERVAL)
         self._last_ping: float | None = None
         self._down_since: dict[ServiceId, float] = {}
         self._names: dict[ServiceId, str] = {}

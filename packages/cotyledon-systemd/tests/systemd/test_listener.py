@@ -362,3 +362,26 @@ def test_listener_ping_gap_stays_half_timeout(notify_socket: NotifyReceiver) -> 
 
     assert len(ping_times) >= 9
     assert max(gaps) <= 2.0 + 1e-9
+
+
+def test_listener_caps_huge_watchdog_interval(notify_socket: NotifyReceiver) -> None:
+    # 58 days: half of it is longer than epoll_wait(2) can wait.
+    listener = _listener(notify_socket, WATCHDOG_USEC="5000000000000")
+    interval = listener.liveness_interval()
+
+    assert interval is not None
+    assert interval <= (2**31 - 1) / 1000
+
+
+def test_listener_floors_tiny_watchdog_interval(
+    notify_socket: NotifyReceiver, caplog: pytest.LogCaptureFixture
+) -> None:
+    clock = FakeTime()
+    listener = _listener(notify_socket, clock, WATCHDOG_USEC="1")
+    listener.on_liveness_tick(READY)
+    notify_socket.wait_message(WATCHDOG=1)
+    interval = listener.liveness_interval()
+
+    assert interval is not None
+    assert interval == pytest.approx(0.05)
+    assert any("WATCHDOG_USEC=1 is below" in r.getMessage() for r in caplog.records)
