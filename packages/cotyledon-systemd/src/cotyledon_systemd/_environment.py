@@ -164,7 +164,8 @@ def systemd_environment() -> SystemdEnvironment:
     ``os.environ`` at the first call.
 
     Later calls return the same values, in forked workers too, which
-    inherit the master's memory. Call it in the master before its workers
+    inherit the master's memory. The first call also marks the descriptors
+    of ``LISTEN_FDS`` close-on-exec. Call it in the master before its workers
     start (the systemd listener does when the manager creates it, in
     ``run()``): a worker started by spawn or forkserver that calls it finds
     nothing.
@@ -179,7 +180,23 @@ def systemd_environment() -> SystemdEnvironment:
                     ", ".join(sorted(_taken.variables)),
                     _taken.pid,
                 )
+            _set_close_on_exec(_taken)
         return _taken
+
+
+def _set_close_on_exec(environment: SystemdEnvironment) -> None:
+    """Mark the passed descriptors close-on-exec, so that programs that the
+    master or its workers run do not get them; forked workers still do.
+
+    sd_listen_fds(3): "This function call will set the FD_CLOEXEC flag for
+    all passed file descriptors to avoid further inheritance to children
+    of the calling process."
+    """
+    for fd, name in environment.listen_fds():
+        try:
+            os.set_inheritable(fd, False)
+        except OSError as exc:
+            LOG.warning("Passed descriptor %d (%s) is not open: %s", fd, name, exc)
 
 
 def _positive_int(text: str | None) -> int | None:

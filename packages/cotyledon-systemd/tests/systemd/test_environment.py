@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 
 from cotyledon_systemd import SYSTEMD_VARIABLES
@@ -88,3 +92,32 @@ def test_started_pid_comes_from_listen_pid() -> None:
 
 def test_started_pid_unknown_without_variables() -> None:
     assert _environment(NOTIFY_SOCKET="/run/notify").started_pid is None
+
+
+def test_systemd_environment_sets_close_on_exec() -> None:
+    # The program puts the read end of a pipe at descriptor 3, inheritable,
+    # and sets LISTEN_PID to its own pid, as systemd does for a socket.
+    read_end, write_end = os.pipe()
+    program = (
+        "import os, sys, cotyledon_systemd\n"
+        "os.dup2(int(sys.argv[1]), 3)\n"
+        "os.environ['LISTEN_PID'] = str(os.getpid())\n"
+        "before = os.get_inheritable(3)\n"
+        "cotyledon_systemd.systemd_environment()\n"
+        "print(before, os.get_inheritable(3))\n"
+    )
+    try:
+        result = subprocess.run(
+            [sys.executable, "-c", program, str(read_end)],
+            env={**os.environ, "LISTEN_FDS": "1", "LISTEN_FDNAMES": "web"},
+            pass_fds=(read_end,),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+    finally:
+        os.close(read_end)
+        os.close(write_end)
+
+    assert result.stdout.split() == ["True", "False"]
