@@ -39,6 +39,7 @@ from cotyledon import SlotState
 from cotyledon import WorkerEvent
 from cotyledon import WorkerEventKind
 from cotyledon.runtime import describe_exit
+from cotyledon_systemd._backlog import LifecycleBacklog
 from cotyledon_systemd._environment import SystemdEnvironment
 from cotyledon_systemd._environment import systemd_environment
 from cotyledon_systemd._notify import FieldValue
@@ -98,7 +99,12 @@ class SystemdListener(LifecycleListener):
         status_interval: float = STATUS_INTERVAL,
     ) -> None:
         env = systemd_environment() if environment is None else environment
-        self._notifier = Notifier(env.notify_socket) if notifier is None else notifier
+        # The master's loop must keep supervising, so its sends never wait
+        # for room in systemd's queue: what fails is kept and sent again.
+        self._notifier = (
+            Notifier(env.notify_socket, send_timeout=0) if notifier is None else notifier
+        )
+        self._backlog = LifecycleBacklog()
         self._clock = clock
         self._status_interval = status_interval
         usec = env.watchdog_usec()
@@ -216,22 +222,29 @@ class SystemdListener(LifecycleListener):
             # reason and sent no ping does not push the ping a whole
             # interval later.
             intervals.append(max(self._watchdog.next_ping_in(self._clock()), MIN_TICK_INTERVAL))
-        if self._stopping or self._status_pending:
+        if self._stopping or self._status_pending or self._backlog:
             intervals.append(self._status_interval)
-        return min(*intervals, MAX_TICK_INTERVAL) if intervals else None
+        if not intervals:
+            return None
+        interval = min(*intervals, MAX_TICK_INTERVAL)
+        if self._send_failing:
+            # A ping that failed is due at once; retry at the pace of the
+            # status instead of spinning on a full queue.
+            interval = max(interval, self._status_interval)
+        return interval
 
     def on_liveness_tick(self, status: ManagerStatus) -> None:
         fields: dict[str, FieldValue] = {}
+        now = self._clock()
         if self._watchdog is not None:
-            now = self._clock()
             self._watchdog.observe(status, now)
             if self._watchdog.ping_due(now):
                 # sd_notify(3): "WATCHDOG=1 Tells the service manager to
                 # update the watchdog timestamp."
                 fields["WATCHDOG"] = 1
-                self._watchdog.pinged(now)
         fields.update(self._stop_extension(status))
-        self._send(fields, status)
+        if self._send(fields, status) and "WATCHDOG" in fields and self._watchdog is not None:
+            self._watchdog.pinged(now)
 
     def close(self) -> None:
         self._notifier.close()
@@ -320,11 +333,14 @@ class SystemdListener(LifecycleListener):
 
     def _send(
         self, fields: dict[str, FieldValue], status: ManagerStatus, *, with_status: bool = False
-    ) -> None:
-        """Send ``fields`` with the status text when it is due, in one message.
+    ) -> bool:
+        """Send ``fields`` with the status text when it is due, in one message;
+        return False if it failed.
 
         The text goes with every lifecycle message; otherwise only when it
-        changed and the last one is at least a status interval old.
+        changed and the last one is at least a status interval old. The
+        lifecycle fields of earlier messages that failed go first, each in
+        its own message, and those of a message that fails are kept.
         """
         now = self._clock()
         text = self.status_text(status)
@@ -333,10 +349,25 @@ class SystemdListener(LifecycleListener):
         )
         if with_status or status_due:
             fields["STATUS"] = text
-        if fields and self._notify(fields) and "STATUS" in fields:
-            self._status_sent = text
-            self._status_sent_at = now
+        sent = self._send_backlog()
+        if sent and fields:
+            sent = self._notify(fields)
+            if sent and "STATUS" in fields:
+                self._status_sent = text
+                self._status_sent_at = now
+        if not sent:
+            self._backlog.add(fields)
         self._status_pending = text != self._status_sent
+        return sent
+
+    def _send_backlog(self) -> bool:
+        """Send the kept lifecycle fields, oldest first; False if one failed."""
+        for message in self._backlog.messages:
+            if not self._notify(message):
+                return False
+            LOG.info("Sent %s to systemd after an earlier failure", ", ".join(message))
+            self._backlog.remove_first()
+        return True
 
     def _notify(self, fields: dict[str, FieldValue]) -> bool:
         try:
@@ -345,7 +376,13 @@ class SystemdListener(LifecycleListener):
             # Logged once per run of failures: a service manager that has
             # gone away would otherwise fill the log at every tick.
             level = logging.DEBUG if self._send_failing else logging.WARNING
-            LOG.log(level, "sd_notify to %s failed: %s", self._notifier.notify_socket, exc)
+            LOG.log(
+                level,
+                "sd_notify to %s failed: %s; READY, RELOADING and STOPPING are kept and "
+                "sent again with the next message",
+                self._notifier.notify_socket,
+                exc,
+            )
             self._send_failing = True
             return False
         if self._send_failing:

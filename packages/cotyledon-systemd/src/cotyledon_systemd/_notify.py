@@ -18,8 +18,9 @@ from typing import final
 NOTIFY_SOCKET_ENV: Final = "NOTIFY_SOCKET"
 
 SEND_TIMEOUT: Final = 1.0
-"""Seconds a send may wait for room in the receiver's queue, so that a
-service manager that stops reading cannot stall the master's loop for long."""
+"""Seconds a send waits by default for room in the receiver's queue, so
+that a service manager that stops reading cannot stall the sender for
+long."""
 
 # The size of sun_path in struct sockaddr_un on Linux, see unix(7).
 _MAX_ADDRESS_BYTES: Final = 108
@@ -105,11 +106,16 @@ class Notifier:
     With ``notify_socket`` None (the variable is unset) every call does
     nothing and returns False: the process does not run under a service
     manager that listens. The socket is created on first use, is
-    close-on-exec, and is made anew in a forked child.
+    close-on-exec, and is made anew in a forked child. A send waits up to
+    ``send_timeout`` seconds for room in the receiver's queue, and with 0
+    it does not wait: it raises ``BlockingIOError`` at once.
     """
 
-    def __init__(self, notify_socket: str | None) -> None:
+    def __init__(self, notify_socket: str | None, *, send_timeout: float = SEND_TIMEOUT) -> None:
+        if not send_timeout >= 0:
+            raise ValueError(f"send_timeout must be >= 0 seconds, got {send_timeout!r}")
         self.notify_socket = notify_socket
+        self.send_timeout = send_timeout
         self._address = None if notify_socket is None else notify_address(notify_socket)
         self._socket: tuple[int, socket.socket] | None = None
 
@@ -153,7 +159,7 @@ class Notifier:
             return self._socket[1]
         # A copy inherited through fork is left open for the parent.
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
-        sock.settimeout(SEND_TIMEOUT)
+        sock.settimeout(self.send_timeout)
         self._socket = (pid, sock)
         return sock
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
+import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +25,7 @@ from cotyledon import WorkerEventKind
 from cotyledon.types import WorkerId
 from cotyledon_systemd import SystemdEnvironment
 from cotyledon_systemd import SystemdListener
+from cotyledon_systemd._notify import SEND_TIMEOUT
 from cotyledon_testkit import NotifyReceiver
 
 READY = manager(service("web", 2, 2))
@@ -385,3 +388,49 @@ def test_listener_floors_tiny_watchdog_interval(
     assert interval is not None
     assert interval == pytest.approx(0.05)
     assert any("WATCHDOG_USEC=1 is below" in r.getMessage() for r in caplog.records)
+
+
+def _fill_queue(receiver: NotifyReceiver) -> None:
+    """Send to ``receiver`` until its queue is full, as a stalled systemd's."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sender:
+        sender.setblocking(False)
+        with contextlib.suppress(BlockingIOError):
+            while True:
+                sender.sendto(b"FILLER=1", receiver.address)
+
+
+def test_listener_resends_lifecycle_after_full_queue(notify_socket: NotifyReceiver) -> None:
+    listener = _listener(notify_socket)
+    listener.on_ready(READY)
+    _fill_queue(notify_socket)
+
+    started = time.monotonic()
+    listener.on_reloading(READY)
+    listener.on_reloaded(READY)
+    blocked = time.monotonic() - started
+    notify_socket.receive()
+    listener.on_liveness_tick(READY)
+    resent = [message for message in notify_socket.receive() if "FILLER" not in message]
+
+    assert blocked < SEND_TIMEOUT
+    assert [sorted(message.fields) for message in resent] == [
+        ["MONOTONIC_USEC", "RELOADING"],
+        ["READY"],
+    ]
+    assert listener.liveness_interval() is None
+
+
+def test_listener_drops_ready_after_stopping(notify_socket: NotifyReceiver) -> None:
+    listener = _listener(notify_socket)
+    stopping = manager(service("web", 2, 2, state=SlotState.STOPPING), phase=ManagerPhase.STOPPING)
+    _fill_queue(notify_socket)
+
+    listener.on_ready(READY)
+    listener.on_stopping(stopping)
+    notify_socket.receive()
+    listener.on_liveness_tick(stopping)
+    resent = [message for message in notify_socket.receive() if "FILLER" not in message]
+
+    assert notify_socket.find(READY=1) == []
+    assert resent[0].fields == {"STOPPING": "1"}
+    assert resent[1]["STATUS"] == "stopping: web 2/2"
