@@ -61,6 +61,12 @@ that time is sent at the next liveness tick."""
 MIN_STOP_EXTENSION: Final = 5.0
 """Seconds that each ``EXTEND_TIMEOUT_USEC=`` grants at least."""
 
+MAX_STOP_EXTENSION: Final = 300.0
+"""Seconds after the start of a stop past which no ``EXTEND_TIMEOUT_USEC=``
+goes, by default. The status does not show whether a worker has a stop
+deadline, and one without (``graceful_shutdown_timeout=0``) that never
+stops would otherwise keep systemd from applying ``TimeoutStopSec=``."""
+
 MAX_STATUS_CHARS: Final = 1000
 
 MIN_TICK_INTERVAL: Final = 0.001
@@ -85,7 +91,8 @@ class SystemdListener(LifecycleListener):
     ``environment`` defaults to the systemd variables of this process,
     taken out of ``os.environ`` on first use so that workers do not
     inherit them. ``notifier`` and ``clock`` (monotonic seconds) are there
-    for tests.
+    for tests. ``max_stop_extension`` is the number of seconds after the
+    start of a stop during which ``EXTEND_TIMEOUT_USEC=`` is sent.
     """
 
     _created: ClassVar[bool] = False
@@ -97,7 +104,10 @@ class SystemdListener(LifecycleListener):
         notifier: Notifier | None = None,
         clock: Callable[[], float] = time.monotonic,
         status_interval: float = STATUS_INTERVAL,
+        max_stop_extension: float = MAX_STOP_EXTENSION,
     ) -> None:
+        if not max_stop_extension >= 0:
+            raise ValueError(f"max_stop_extension must be >= 0 seconds, got {max_stop_extension!r}")
         env = systemd_environment() if environment is None else environment
         # The master's loop must keep supervising, so its sends never wait
         # for room in systemd's queue: what fails is kept and sent again.
@@ -107,6 +117,9 @@ class SystemdListener(LifecycleListener):
         self._backlog = LifecycleBacklog()
         self._clock = clock
         self._status_interval = status_interval
+        self._max_stop_extension = max_stop_extension
+        self._stopping_since: float | None = None
+        self._extension_ended = False
         usec = env.watchdog_usec()
         self._watchdog = None if usec is None else Watchdog(usec / 1_000_000)
         started = env.started_pid
@@ -192,6 +205,7 @@ class SystemdListener(LifecycleListener):
         # sd_notify(3): "STOPPING=1 Tells the service manager that the
         # service is beginning its shutdown."
         self._stopping = True
+        self._stopping_since = self._clock()
         fields: dict[str, FieldValue] = {"STOPPING": 1}
         fields.update(self._stop_extension(status))
         self._send(fields, status, with_status=True)
@@ -293,6 +307,16 @@ class SystemdListener(LifecycleListener):
         if status.phase is not ManagerPhase.STOPPING or not any(
             slot.state in _WITHIN_DEADLINE for service in status.services for slot in service.slots
         ):
+            return {}
+        stopping_for = 0.0 if self._stopping_since is None else self._clock() - self._stopping_since
+        if stopping_for >= self._max_stop_extension:
+            if not self._extension_ended:
+                LOG.warning(
+                    "Workers still stopping after %g s: no more EXTEND_TIMEOUT_USEC, so "
+                    "systemd applies TimeoutStopSec=",
+                    stopping_for,
+                )
+                self._extension_ended = True
             return {}
         # sd_notify(3): "EXTEND_TIMEOUT_USEC=... Tells the service manager
         # to extend the startup, runtime or shutdown service timeout

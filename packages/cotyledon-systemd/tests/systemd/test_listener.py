@@ -434,3 +434,22 @@ def test_listener_drops_ready_after_stopping(notify_socket: NotifyReceiver) -> N
     assert notify_socket.find(READY=1) == []
     assert resent[0].fields == {"STOPPING": "1"}
     assert resent[1]["STATUS"] == "stopping: web 2/2"
+
+
+def test_listener_stop_extension_is_bounded(notify_socket: NotifyReceiver) -> None:
+    clock = FakeTime()
+    listener = _listener(notify_socket, clock)
+    stopping = manager(service("web", 2, 2, state=SlotState.STOPPING), phase=ManagerPhase.STOPPING)
+    listener.on_stopping(stopping)
+
+    clock.now += 299
+    listener.on_liveness_tick(stopping)
+    before_bound = notify_socket.wait_message(after=1)
+    clock.now += 2
+    listener.on_liveness_tick(
+        manager(service("web", 1, 2, state=SlotState.STOPPING), phase=ManagerPhase.STOPPING)
+    )
+    after_bound = notify_socket.wait_message(after=2)
+
+    assert before_bound["EXTEND_TIMEOUT_USEC"] == "5000000"
+    assert "EXTEND_TIMEOUT_USEC" not in after_bound
