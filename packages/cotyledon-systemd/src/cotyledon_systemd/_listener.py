@@ -339,21 +339,21 @@ class SystemdListener(LifecycleListener):
         The summary comes first, then notes: the services given up, the last
         unexpected worker exit, the services that stop the watchdog pings.
         """
-        parts = [status.summary()]
+        notes = []
         given_up = [s.name for s in status.services if s.state is ServiceState.GIVEN_UP]
         if given_up:
-            parts.append(f"given up: {', '.join(given_up)}")
+            notes.append(f"given up: {', '.join(given_up)}")
         if self._last_exit is not None:
-            parts.append(f"last exit: {self._last_exit}")
+            notes.append(f"last exit: {self._last_exit}")
         if self._watchdog is not None:
             failing = self._watchdog.failing_services(self._clock())
             if failing:
                 names = ", ".join(name for name, _ in failing)
-                parts.append(
+                notes.append(
                     f"no watchdog pings: no lasting ready worker in {names} "
                     f"for over {self._watchdog.timeout:g} s"
                 )
-        return _one_line("; ".join(parts))
+        return _status_line(status.summary(), notes)
 
     def _send(
         self, fields: dict[str, FieldValue], status: ManagerStatus, *, with_status: bool = False
@@ -413,6 +413,20 @@ class SystemdListener(LifecycleListener):
             LOG.info("sd_notify to %s works again", self._notifier.notify_socket)
             self._send_failing = False
         return True
+
+
+def _status_line(summary: str, notes: list[str]) -> str:
+    """Join the summary and the notes in one line; shorten the summary first.
+
+    The notes name what needs attention, so they are cut only when they
+    alone are longer than ``MAX_STATUS_CHARS``.
+    """
+    tail = "".join(f"; {_one_line(note)}" for note in notes)
+    head = _one_line(summary)
+    room = MAX_STATUS_CHARS - len(tail)
+    if len(head) > room:
+        head = head[: max(room - 1, 0)] + "\u2026"
+    return _one_line(head + tail)
 
 
 def _one_line(text: str) -> str:

@@ -453,3 +453,15 @@ def test_listener_stop_extension_is_bounded(notify_socket: NotifyReceiver) -> No
 
     assert before_bound["EXTEND_TIMEOUT_USEC"] == "5000000"
     assert "EXTEND_TIMEOUT_USEC" not in after_bound
+
+
+def test_listener_long_status_keeps_notes(notify_socket: NotifyReceiver) -> None:
+    listener = _listener(notify_socket)
+    services = [service(f"service-{index:03d}-" + "x" * 80, 1, 1, pid=index) for index in range(12)]
+    crasher = service("crasher", 0, 1, service_state=ServiceState.GIVEN_UP, pid=5000)
+
+    text = listener.status_text(manager(*services, crasher))
+
+    assert len(text) <= 1000
+    assert text.endswith("\u2026; given up: crasher")
+    assert text.startswith("service-000-")
