@@ -68,6 +68,8 @@ deadline, and one without (``graceful_shutdown_timeout=0``) that never
 stops would otherwise keep systemd from applying ``TimeoutStopSec=``."""
 
 MAX_STATUS_CHARS: Final = 1000
+"""The longest status text, in characters. At 4 bytes of UTF-8 each, it
+leaves room for the other fields under ``MAX_MESSAGE_BYTES``."""
 
 MIN_TICK_INTERVAL: Final = 0.001
 """Seconds that ``liveness_interval()`` returns at least: the master

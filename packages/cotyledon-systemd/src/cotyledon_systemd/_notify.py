@@ -22,6 +22,14 @@ SEND_TIMEOUT: Final = 1.0
 that a service manager that stops reading cannot stall the sender for
 long."""
 
+MAX_MESSAGE_BYTES: Final = 4095
+"""The longest payload that systemd reads whole. Its
+``manager_dispatch_notify_fd()`` (src/core/manager.c) receives each
+message into a buffer of ``NOTIFY_BUFFER_MAX`` bytes, defined as
+``PIPE_BUF`` (4096 on Linux), and ignores a message that does not fit
+("Received notify message exceeded maximum size. Ignoring."). The limit is
+one byte under, because versions differ on a message that fills it."""
+
 # The size of sun_path in struct sockaddr_un on Linux, see unix(7).
 _MAX_ADDRESS_BYTES: Final = 108
 
@@ -73,17 +81,20 @@ def format_message(fields: Fields) -> bytes:
     sd_notify(3): "The state parameter should contain a newline-separated
     list of variable assignments, similar in style to an environment
     block." Keys must be non-empty and contain no ``=``. Neither keys nor
-    values may contain a newline or a NUL character.
+    values may contain a newline, a carriage return or a NUL character:
+    systemd splits a message into fields at both newline and carriage
+    return. Raise ``ValueError`` for a payload longer than
+    ``MAX_MESSAGE_BYTES``, which systemd would ignore whole.
     """
     items = list(fields.items()) if isinstance(fields, Mapping) else list(fields)
     if not items:
         raise ValueError("an sd_notify message needs at least one KEY=VALUE field")
     lines = []
     for key, value in items:
-        if not isinstance(key, str) or not key or any(c in key for c in "=\n\0"):
+        if not isinstance(key, str) or not key or any(c in key for c in "=\n\r\0"):
             raise ValueError(
                 f"invalid sd_notify field name {key!r}: it must be a non-empty string "
-                "without '=', newline or NUL"
+                "without '=', newline, carriage return or NUL"
             )
         if isinstance(value, bool) or not isinstance(value, (str, int)):
             raise TypeError(
@@ -91,12 +102,20 @@ def format_message(fields: Fields) -> bytes:
                 f"got {value!r} ({type(value).__name__})"
             )
         text = str(value)
-        if "\n" in text or "\0" in text:
+        if any(c in text for c in "\n\r\0"):
             raise ValueError(
-                f"the value of sd_notify field {key} contains a newline or a NUL: {text!r}"
+                f"the value of sd_notify field {key} contains a newline, a carriage return "
+                f"or a NUL: {text!r}"
             )
         lines.append(f"{key}={text}")
-    return "\n".join(lines).encode()
+    payload = "\n".join(lines).encode()
+    if len(payload) > MAX_MESSAGE_BYTES:
+        raise ValueError(
+            f"the sd_notify message is {len(payload)} bytes long, and systemd ignores one of "
+            f"more than {MAX_MESSAGE_BYTES} bytes: shorten its values (STATUS, say) or send "
+            "the fields in several messages"
+        )
+    return payload
 
 
 @final

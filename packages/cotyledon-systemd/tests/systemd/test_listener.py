@@ -465,3 +465,19 @@ def test_listener_long_status_keeps_notes(notify_socket: NotifyReceiver) -> None
     assert len(text) <= 1000
     assert text.endswith("\u2026; given up: crasher")
     assert text.startswith("service-000-")
+
+
+def test_listener_longest_messages_fit_systemd(notify_socket: NotifyReceiver) -> None:
+    # Four UTF-8 bytes per character, in the longest status line.
+    listener = _listener(notify_socket, LISTEN_FDS="1", LISTEN_PID="1")
+    wide = manager(service("\U0001f600" * 2000, 1, 1))
+
+    listener.on_ready(wide)
+    listener.on_reloading(wide)
+    listener.on_stopping(manager(wide.services[0], phase=ManagerPhase.STOPPING))
+    messages = [
+        notify_socket.wait_message(**fields)
+        for fields in ({"READY": 1}, {"RELOADING": 1}, {"STOPPING": 1})
+    ]
+
+    assert all(len(message.payload) <= 4095 for message in messages)

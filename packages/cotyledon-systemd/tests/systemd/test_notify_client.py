@@ -125,7 +125,7 @@ def test_notify_address_maps_abstract_name() -> None:
     assert notify_address("@name") == b"\0name"
 
 
-@pytest.mark.parametrize("key", ["", "A=B", "A\nB"])
+@pytest.mark.parametrize("key", ["", "A=B", "A\nB", "A\rB"])
 def test_format_message_rejects_bad_key(key: str) -> None:
     with pytest.raises(ValueError, match="invalid sd_notify field name"):
         format_message({key: "1"})
@@ -134,6 +134,23 @@ def test_format_message_rejects_bad_key(key: str) -> None:
 def test_format_message_rejects_multiline_value() -> None:
     with pytest.raises(ValueError, match="newline"):
         format_message({"STATUS": "two\nlines"})
+
+
+def test_format_message_rejects_carriage_return() -> None:
+    # systemd splits a message at "\n" and "\r" alike, so this would add
+    # STOPPING=1 as a field of its own.
+    with pytest.raises(ValueError, match="carriage return"):
+        format_message({"STATUS": "bad row: ACME\rSTOPPING=1"})
+
+
+def test_format_message_rejects_oversized_payload() -> None:
+    header = len("READY=1\nSTATUS=")
+    longest: dict[str, str | int] = {"READY": 1, "STATUS": "x" * (4095 - header)}
+    too_long: dict[str, str | int] = {"READY": 1, "STATUS": "x" * (4096 - header)}
+
+    assert len(format_message(longest)) == 4095
+    with pytest.raises(ValueError, match="4096 bytes long"):
+        format_message(too_long)
 
 
 def test_format_message_rejects_boolean_value() -> None:
