@@ -74,7 +74,9 @@ class SystemdEnvironment:
         sd_watchdog_enabled(3): "If the $WATCHDOG_USEC environment variable
         is set, and the $WATCHDOG_PID variable is unset or set to the PID of
         the current process, the service manager expects notifications from
-        this process."
+        this process." It also applies when ``WATCHDOG_PID`` names the
+        process that systemd started and that started this one, because the
+        master then sends ``MAINPID=`` and becomes the main process.
         """
         raw = self.variables.get("WATCHDOG_USEC")
         if raw is None:
@@ -84,7 +86,23 @@ class SystemdEnvironment:
             LOG.warning("Ignoring WATCHDOG_USEC=%r: not a positive number", raw)
             return None
         raw_pid = self.variables.get("WATCHDOG_PID")
-        if raw_pid is not None and _positive_int(raw_pid) != self.pid:
+        watchdog_pid = _positive_int(raw_pid)
+        if (
+            watchdog_pid is not None
+            and watchdog_pid != self.pid
+            and watchdog_pid == self.started_pid
+        ):
+            # systemd started a wrapper that forked this master, which then
+            # sends MAINPID= with READY=1 (see SystemdListener). systemd then
+            # counts the master as the main process, the one that must ping.
+            LOG.info(
+                "The systemd watchdog is set for pid %d, which started this master "
+                "(pid %d): the master takes it over with MAINPID= and pings",
+                watchdog_pid,
+                self.pid,
+            )
+            return usec
+        if raw_pid is not None and watchdog_pid != self.pid:
             # sd_watchdog_enabled(3): "The call will ignore these variables
             # if $WATCHDOG_PID does not contain the PID of the current
             # process, under the assumption that in that case, the variables

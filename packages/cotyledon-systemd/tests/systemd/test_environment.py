@@ -48,8 +48,16 @@ def test_watchdog_applies_to_own_pid() -> None:
     assert env.watchdog_usec() == 2_000_000
 
 
-def test_watchdog_for_other_pid_is_ignored(caplog: pytest.LogCaptureFixture) -> None:
+def test_watchdog_for_wrapper_is_taken_over() -> None:
+    # The master sends MAINPID= for the wrapper that started it.
     env = _environment(WATCHDOG_USEC="2000000", WATCHDOG_PID="1")
+
+    assert env.started_pid == 1
+    assert env.watchdog_usec() == 2_000_000
+
+
+def test_watchdog_for_other_pid_is_ignored(caplog: pytest.LogCaptureFixture) -> None:
+    env = _environment(WATCHDOG_USEC="2000000", WATCHDOG_PID="1", LISTEN_PID="2")
 
     assert env.watchdog_usec() is None
     assert "set for pid 1" in caplog.text

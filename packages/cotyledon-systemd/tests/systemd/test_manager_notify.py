@@ -214,10 +214,24 @@ def test_manager_pings_watchdog_every_half_timeout(
     assert {ping.pid for ping in pings} == {app.pid}
 
 
+def test_manager_pings_after_claiming_main_pid(
+    start_notified: StartApp, notify_socket: NotifyReceiver
+) -> None:
+    # A wrapper (pid 1 here) started the master, which claims MAINPID=.
+    app = start_notified("notify_app", WATCHDOG_USEC="400000", WATCHDOG_PID="1")
+    ready = notify_socket.wait_message(READY=1)
+    ping = notify_socket.wait_message(WATCHDOG=1)
+
+    assert ready["MAINPID"] == str(app.pid)
+    assert ping.pid == app.pid
+
+
 def test_manager_watchdog_off_for_other_pid(
     start_notified: StartApp, notify_socket: NotifyReceiver
 ) -> None:
-    app = start_notified("notify_app", WATCHDOG_USEC="400000", WATCHDOG_PID="1")
+    app = start_notified(
+        "notify_app", WATCHDOG_USEC="400000", WATCHDOG_PID="1", LISTEN_FDS="1", LISTEN_PID="2"
+    )
     ready = notify_socket.wait_message(READY=1)
 
     app.send_signal(signal.SIGTERM)
