@@ -127,6 +127,9 @@ class SystemdListener(LifecycleListener):
         started = env.started_pid
         self._main_pid = env.pid if started is not None and started != env.pid else None
         self._ready_sent = False
+        # Set while a reload that sent RELOADING=1 runs: a reload that began
+        # before the first READY=1 ends with no READY=1 of its own.
+        self._reload_announced = False
         self._last_exit: str | None = None
         self._status_sent: str | None = None
         self._status_sent_at: float | None = None
@@ -192,12 +195,14 @@ class SystemdListener(LifecycleListener):
         # the current monotonic time (i.e. CLOCK_MONOTONIC in
         # clock_gettime(2)) in μs, formatted as decimal string."
         usec = time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
+        self._reload_announced = True
         self._send({"RELOADING": 1, "MONOTONIC_USEC": usec}, status, with_status=True)
 
     def on_reloaded(self, status: ManagerStatus) -> None:
-        if not self._ready_sent:
+        if not self._reload_announced:
             self._send({}, status)
             return
+        self._reload_announced = False
         # sd_notify(3): "a service that sends this notification must also
         # send a "READY=1" notification when it completed reloading its
         # configuration."

@@ -481,3 +481,16 @@ def test_listener_longest_messages_fit_systemd(notify_socket: NotifyReceiver) ->
     ]
 
     assert all(len(message.payload) <= 4095 for message in messages)
+
+
+def test_listener_reload_across_first_ready(notify_socket: NotifyReceiver) -> None:
+    listener = _listener(notify_socket)
+
+    listener.on_reloading(manager(service("web", 1, 2), ready=False))
+    listener.on_ready(READY)
+    listener.on_reloaded(READY)
+    notify_socket.wait_message(READY=1)
+    notify_socket.receive()
+
+    assert len(notify_socket.find(READY=1)) == 1
+    assert notify_socket.find(RELOADING=1) == []
