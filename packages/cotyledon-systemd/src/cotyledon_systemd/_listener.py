@@ -97,6 +97,8 @@ class SystemdListener(LifecycleListener):
     start of a stop during which ``EXTEND_TIMEOUT_USEC=`` is sent.
     """
 
+    # Set once a listener has been made by hand, to pass to a manager: the
+    # entry point then adds none, in every later run() too.
     _created: ClassVar[bool] = False
 
     def __init__(
@@ -463,4 +465,8 @@ def create_listener() -> SystemdListener | None:
     environment = systemd_environment()
     if environment.notify_socket is None:
         return None
-    return SystemdListener(environment)
+    listener = SystemdListener(environment)
+    # A listener of the entry point lasts one run(): the next run() of a
+    # manager in this process gets a new one.
+    SystemdListener._created = False
+    return listener

@@ -78,3 +78,17 @@ def test_create_listener_rejects_relative_socket(monkeypatch: pytest.MonkeyPatch
 
     with pytest.raises(InvalidNotifySocketError, match="absolute socket path"):
         create_listener()
+
+
+def test_create_listener_again_for_next_run(
+    monkeypatch: pytest.MonkeyPatch, notify_socket: NotifyReceiver
+) -> None:
+    monkeypatch.setenv("NOTIFY_SOCKET", notify_socket.address)
+    first = create_listener()
+    assert first is not None
+    first.close()
+
+    second = create_listener()
+
+    assert second is not None
+    second.close()
