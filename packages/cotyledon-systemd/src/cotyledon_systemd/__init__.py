@@ -26,8 +26,8 @@ from cotyledon_systemd._listener import create_listener
 from cotyledon_systemd._notify import InvalidNotifySocketError
 from cotyledon_systemd._notify import Notifier
 from cotyledon_systemd._notify import format_message
-from cotyledon_systemd._notify import notify
 from cotyledon_systemd._notify import notify_address
+from cotyledon_systemd._oneshot import notify
 from cotyledon_systemd._watchdog import Watchdog
 
 __all__ = [

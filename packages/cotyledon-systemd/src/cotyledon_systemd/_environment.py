@@ -202,6 +202,13 @@ def systemd_environment() -> SystemdEnvironment:
         return _taken
 
 
+def taken_environment() -> SystemdEnvironment | None:
+    """Return what ``systemd_environment()`` took, or None before its first
+    call; unlike it, never take anything."""
+    with _lock:
+        return _taken
+
+
 def _set_close_on_exec(environment: SystemdEnvironment) -> None:
     """Mark the passed descriptors close-on-exec, so that programs that the
     master or its workers run do not get them; forked workers still do.

@@ -181,16 +181,3 @@ class Notifier:
         sock.settimeout(self.send_timeout)
         self._socket = (pid, sock)
         return sock
-
-
-def notify(fields: Fields = (), /, **more: FieldValue) -> bool:
-    """Send one sd_notify message to ``$NOTIFY_SOCKET``; False if unset.
-
-    A one-shot helper: it reads the environment at each call. A manager's
-    master never needs it, since its listener does the notification.
-    """
-    notifier = Notifier.from_environment()
-    try:
-        return notifier.notify(fields, **more)
-    finally:
-        notifier.close()

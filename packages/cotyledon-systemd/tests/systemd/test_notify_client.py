@@ -10,6 +10,8 @@ import pytest
 
 from cotyledon_systemd import InvalidNotifySocketError
 from cotyledon_systemd import Notifier
+from cotyledon_systemd import SystemdEnvironment
+from cotyledon_systemd import _environment
 from cotyledon_systemd import format_message
 from cotyledon_systemd import notify
 from cotyledon_systemd import notify_address
@@ -161,3 +163,28 @@ def test_format_message_rejects_boolean_value() -> None:
 def test_format_message_rejects_empty_message() -> None:
     with pytest.raises(ValueError, match="at least one"):
         format_message({})
+
+
+def test_notify_uses_socket_taken_by_master(
+    notify_socket: NotifyReceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("NOTIFY_SOCKET", raising=False)
+    taken = SystemdEnvironment({"NOTIFY_SOCKET": notify_socket.address}, os.getpid())
+    monkeypatch.setattr(_environment, "_taken", taken)
+
+    sent = notify(STATUS="from a hook")
+    message = notify_socket.wait_message()
+
+    assert sent
+    assert message["STATUS"] == "from a hook"
+
+
+def test_notify_ignores_socket_taken_by_parent(
+    notify_socket: NotifyReceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As in a forked worker: the master took the variables.
+    monkeypatch.delenv("NOTIFY_SOCKET", raising=False)
+    taken = SystemdEnvironment({"NOTIFY_SOCKET": notify_socket.address}, os.getpid() + 1)
+    monkeypatch.setattr(_environment, "_taken", taken)
+
+    assert not notify(READY=1)
