@@ -108,7 +108,7 @@ class SystemdEnvironment:
             # process, under the assumption that in that case, the variables
             # were set for a different process further up the process tree."
             LOG.warning(
-                "The systemd watchdog is set for pid %s, not for this master (pid %d): "
+                "The systemd watchdog is set for pid %s, not for this process (pid %d): "
                 "no watchdog pings",
                 raw_pid,
                 self.pid,
@@ -130,7 +130,9 @@ class SystemdEnvironment:
         raw_pid = self.variables.get("LISTEN_PID")
         if _positive_int(raw_pid) != self.pid:
             LOG.warning(
-                "Ignoring LISTEN_FDS=%s: LISTEN_PID=%s is not this master (pid %d)",
+                "Ignoring LISTEN_FDS=%s: LISTEN_PID=%s is not this process (pid %d). A worker "
+                "gets this when nothing took the variables in its master: call "
+                "systemd_environment() in the master before run()",
                 raw_count,
                 raw_pid,
                 self.pid,

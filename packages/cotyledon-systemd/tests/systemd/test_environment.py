@@ -80,10 +80,12 @@ def test_listen_fds_without_names_are_unknown() -> None:
     assert env.listen_fds() == [(3, "unknown"), (4, "unknown")]
 
 
-def test_listen_fds_for_other_pid_ignored() -> None:
+def test_listen_fds_for_other_pid_ignored(caplog: pytest.LogCaptureFixture) -> None:
     env = _environment(LISTEN_FDS="1", LISTEN_PID="1")
 
     assert env.listen_fds() == []
+    assert f"LISTEN_PID=1 is not this process (pid {PID})" in caplog.text
+    assert "call systemd_environment() in the master" in caplog.text
 
 
 def test_listen_fds_with_wrong_name_count() -> None:
