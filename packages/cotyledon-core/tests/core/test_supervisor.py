@@ -358,6 +358,26 @@ def test_stop_by_supervisor_keeps_its_deadline(
     assert supervisor.slots()[batch0].stop_reason is StopReason.SHUTDOWN
 
 
+def test_status_counts_down_to_kill(
+    supervisor: Supervisor, fake_clock: FakeClock, batch_spec: ServiceSpec
+) -> None:
+    _start(supervisor, fake_clock)
+    supervisor.handle(StopRequested(StopMode.GRACEFUL), fake_clock.advance(10.0))
+
+    status = supervisor.status(fake_clock.advance(2.0))
+
+    batch = next(service for service in status.services if service.name == "batch")
+    assert [slot.kill_in for slot in batch.slots] == [3.0]
+
+
+def test_status_running_worker_has_no_kill(supervisor: Supervisor, fake_clock: FakeClock) -> None:
+    _start(supervisor, fake_clock)
+
+    status = supervisor.status(fake_clock.advance(1.0))
+
+    assert {slot.kill_in for service in status.services for slot in service.slots} == {None}
+
+
 def test_graceful_stop_kills_at_deadline(
     supervisor: Supervisor, fake_clock: FakeClock, batch_spec: ServiceSpec
 ) -> None:

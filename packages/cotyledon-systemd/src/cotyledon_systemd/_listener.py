@@ -61,11 +61,6 @@ that time is sent at the next liveness tick."""
 MIN_STOP_EXTENSION: Final = 5.0
 """Seconds that each ``EXTEND_TIMEOUT_USEC=`` grants at least."""
 
-MAX_STOP_EXTENSION: Final = 300.0
-"""Seconds after the start of a stop past which no ``EXTEND_TIMEOUT_USEC=``
-goes, by default. The status does not show whether a worker has a stop
-deadline, and one without (``graceful_shutdown_timeout=0``) that never
-stops would otherwise keep systemd from applying ``TimeoutStopSec=``."""
 
 MAX_STATUS_CHARS: Final = 1000
 """The longest status text, in characters. At 4 bytes of UTF-8 each, it
@@ -83,7 +78,8 @@ can be longer. A tick that comes early only checks whether a ping is due."""
 
 # Slot states whose worker is still within its stop deadline while the
 # manager stops: not yet asked to stop, starting, or asked and not killed.
-_WITHIN_DEADLINE: Final = frozenset({SlotState.RUNNING, SlotState.SPAWNING, SlotState.STOPPING})
+_NOT_STOPPED_YET: Final = frozenset({SlotState.RUNNING, SlotState.SPAWNING})
+"""Slot states of a stopping manager whose worker gets a stop deadline soon."""
 
 
 @final
@@ -93,8 +89,7 @@ class SystemdListener(LifecycleListener):
     ``environment`` defaults to the systemd variables of this process,
     taken out of ``os.environ`` on first use so that workers do not
     inherit them. ``notifier`` and ``clock`` (monotonic seconds) are there
-    for tests. ``max_stop_extension`` is the number of seconds after the
-    start of a stop during which ``EXTEND_TIMEOUT_USEC=`` is sent.
+    for tests.
     """
 
     # Set once a listener has been made by hand, to pass to a manager: the
@@ -108,10 +103,7 @@ class SystemdListener(LifecycleListener):
         notifier: Notifier | None = None,
         clock: Callable[[], float] = time.monotonic,
         status_interval: float = STATUS_INTERVAL,
-        max_stop_extension: float = MAX_STOP_EXTENSION,
     ) -> None:
-        if not max_stop_extension >= 0:
-            raise ValueError(f"max_stop_extension must be >= 0 seconds, got {max_stop_extension!r}")
         env = systemd_environment() if environment is None else environment
         # The master's loop must keep supervising, so its sends never wait
         # for room in systemd's queue: what fails is kept and sent again.
@@ -121,8 +113,6 @@ class SystemdListener(LifecycleListener):
         self._backlog = LifecycleBacklog()
         self._clock = clock
         self._status_interval = status_interval
-        self._max_stop_extension = max_stop_extension
-        self._stopping_since: float | None = None
         self._extension_ended = False
         usec = env.watchdog_usec()
         self._watchdog = None if usec is None else Watchdog(usec / 1_000_000)
@@ -214,7 +204,6 @@ class SystemdListener(LifecycleListener):
         # sd_notify(3): "STOPPING=1 Tells the service manager that the
         # service is beginning its shutdown."
         self._stopping = True
-        self._stopping_since = self._clock()
         fields: dict[str, FieldValue] = {"STOPPING": 1}
         fields.update(self._stop_extension(status))
         self._send(fields, status, with_status=True)
@@ -313,17 +302,22 @@ class SystemdListener(LifecycleListener):
     # Sending
 
     def _stop_extension(self, status: ManagerStatus) -> dict[str, FieldValue]:
-        if status.phase is not ManagerPhase.STOPPING or not any(
-            slot.state in _WITHIN_DEADLINE for service in status.services for slot in service.slots
-        ):
+        if status.phase is not ManagerPhase.STOPPING:
             return {}
-        stopping_for = 0.0 if self._stopping_since is None else self._clock() - self._stopping_since
-        if stopping_for >= self._max_stop_extension:
-            if not self._extension_ended:
+        slots = [slot for service in status.services for slot in service.slots]
+        # A worker that is stopped with no deadline (graceful shutdown
+        # timeout 0) may never end: for it, systemd's TimeoutStopSec= holds.
+        if not any(
+            slot.state in _NOT_STOPPED_YET
+            or (slot.state is SlotState.STOPPING and slot.kill_in is not None)
+            for slot in slots
+        ):
+            if not self._extension_ended and any(
+                slot.state is SlotState.STOPPING for slot in slots
+            ):
                 LOG.warning(
-                    "Workers still stopping after %g s: no more EXTEND_TIMEOUT_USEC, so "
-                    "systemd applies TimeoutStopSec=",
-                    stopping_for,
+                    "Workers without a stop deadline are still stopping: no more "
+                    "EXTEND_TIMEOUT_USEC, so systemd applies TimeoutStopSec="
                 )
                 self._extension_ended = True
             return {}

@@ -40,10 +40,12 @@ def service(
     state: SlotState | None = None,
     pid: int = 1000,
     service_state: ServiceState = ServiceState.RUNNING,
+    kill_in: float | None = 30.0,
 ) -> ServiceStatus:
     """A service with ``ready`` of its ``workers`` ready; the same id per name.
 
-    Its workers have the pids ``pid``, ``pid + 1`` and so on.
+    Its workers have the pids ``pid``, ``pid + 1`` and so on. Stopping
+    workers are killed in ``kill_in`` seconds (None: no deadline).
     """
     slots = tuple(
         WorkerStatus(
@@ -54,6 +56,7 @@ def service(
             restarts=restarts if index == 0 else 0,
             uptime=1.0,
             last_exit_code=None,
+            kill_in=kill_in if state is SlotState.STOPPING else None,
         )
         for index in range(workers)
     )

@@ -40,6 +40,10 @@ class WorkerStatus:
     """Seconds since its process started; None without a process."""
     last_exit_code: int | None
     """The exit code of the slot's previous process, if any."""
+    kill_in: float | None = None
+    """Seconds until a stopping worker is killed at its deadline; None when
+    it is not stopping, or has no deadline (a graceful shutdown timeout of
+    0 lets it take as long as it needs)."""
 
 
 @attrs.frozen

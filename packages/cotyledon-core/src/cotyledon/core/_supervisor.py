@@ -258,6 +258,11 @@ class Supervisor:
                     restarts=record.restarts,
                     uptime=uptime,
                     last_exit_code=record.last_exit_code,
+                    kill_in=(
+                        max(0.0, record.deadline - now)
+                        if record.state is SlotState.STOPPING and record.deadline is not None
+                        else None
+                    ),
                 )
             )
         services = tuple(
