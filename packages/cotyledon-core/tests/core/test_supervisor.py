@@ -1168,6 +1168,25 @@ def test_reload_completes_on_latest_report(
     assert AnnounceReloaded() in latest.commands
 
 
+def test_reload_of_unready_worker_waits_for_reload(
+    web_spec: ServiceSpec, fake_clock: FakeClock, seeded_random: Random
+) -> None:
+    supervisor = Supervisor([attrs.evolve(web_spec, workers=1)], random=seeded_random)
+    slot = _slot(web_spec, 0)
+    supervisor.handle(Start(), fake_clock.now())
+    supervisor.handle(WorkerSpawned(slot, 100), fake_clock.now())
+    requested = fake_clock.advance(0.1)
+    _reload(supervisor, requested)
+
+    ready = supervisor.handle(WorkerReported(100, WorkerReport.READY), fake_clock.advance(1.0))
+    reloaded = supervisor.handle(
+        WorkerReported(100, WorkerReport.RELOADED, requested + 1.0), fake_clock.advance(0.5)
+    )
+
+    assert AnnounceReloaded() not in ready.commands
+    assert AnnounceReloaded() in reloaded.commands
+
+
 def test_reload_report_without_time_ends_the_reload(
     web_spec: ServiceSpec, fake_clock: FakeClock, seeded_random: Random
 ) -> None:

@@ -786,7 +786,6 @@ class HelperParent(cotyledon.Service):
     SIGTERM (it writes a file after 0.3 s), one that ignores SIGTERM."""
 
     name = "helpers"
-    graceful_shutdown_timeout = 1
 
     def run(self) -> None:
         folder = os.environ["HELPER_DIR"]
@@ -804,6 +803,9 @@ class HelperParent(cotyledon.Service):
 
 
 def helpers_app() -> None:
-    manager = cotyledon.ServiceManager()
+    """One HelperParent, with the graceful shutdown timeout ``HELPER_TIMEOUT``
+    (1 s without it)."""
+    timeout = float(os.environ.get("HELPER_TIMEOUT", "1"))
+    manager = cotyledon.ServiceManager(graceful_shutdown_timeout=timeout)
     manager.add(HelperParent, 1)
     manager.run()

@@ -6,6 +6,7 @@ import os
 import signal
 from pathlib import Path
 
+import pytest
 from runtime_support import StartApp
 from runtime_support import is_running
 
@@ -139,3 +140,22 @@ def test_exiting_master_waits_for_worker_helpers(start_app: StartApp, tmp_path: 
     assert (tmp_path / "cleans-up.done").exists()
     assert not is_running(helpers["ignores"])
     assert "Killed the processes left in the group of worker" in app.log_text()
+
+
+@pytest.mark.parametrize(
+    ("timeout", "stop"),
+    [("30", signal.SIGINT), ("0", signal.SIGTERM)],
+    ids=["sigint", "no-deadline"],
+)
+def test_exiting_master_kills_helpers_at_once(
+    start_app: StartApp, tmp_path: Path, timeout: str, stop: signal.Signals
+) -> None:
+    # After SIGINT, or with no deadline (timeout 0), the master does not
+    # wait for a helper that ignores SIGTERM.
+    app = start_app("helpers_app", env={"HELPER_DIR": str(tmp_path), "HELPER_TIMEOUT": timeout})
+    helpers = app.wait_event("run")["helpers"]
+
+    app.send_signal(stop)
+    app.wait_exit(timeout=10)
+
+    assert not is_running(helpers["ignores"])

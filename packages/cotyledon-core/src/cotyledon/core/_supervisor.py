@@ -791,8 +791,14 @@ class Supervisor:
             self._arm_heartbeat(record, spec, now)
         record.ready = True
         self._note_readiness(record)
-        if self._reloading is not None and record.stop_reason is None:
-            # A replacement started during the reload runs the new state.
+        if (
+            self._reloading is not None
+            and record.stop_reason is None
+            and record.reload_requested_at is None
+        ):
+            # A replacement started during the reload runs the new state. A
+            # worker that was asked to reload before it was ready still has
+            # its reload() to run.
             self._reloading.discard(slot)
         if self._rolling_current.get(slot.service_id) == slot:
             self._advance_rolling(slot.service_id, out)

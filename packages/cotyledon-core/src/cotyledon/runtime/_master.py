@@ -124,7 +124,7 @@ def _ignore_late_stop_signals(wakeup: SignalWakeup) -> None:
 
 
 def _interrupted(wakeup: SignalWakeup, timeout: float) -> bool:
-    """Wait up to ``timeout`` seconds for a signal; tell whether SIGINT came."""
+    """Wait up to ``timeout`` seconds for a signal; return whether SIGINT came."""
     select.select([wakeup.fd], [], [], timeout)
     return signal.SIGINT in wakeup.drain()
 
@@ -165,6 +165,8 @@ class MasterLoop:
         self._signals = signals
         self._listeners = ListenerSet(listeners)
         self._notified_revision = -1
+        # A SIGINT came: nothing that the workers left is waited for.
+        self._interrupted = False
         self._next_tick: float | None = None
         # Workers started ahead of their SpawnWorker commands: see
         # _start_workers.
@@ -210,7 +212,10 @@ class MasterLoop:
             )
             self._requests.attach(wakeup.wake)
             self._loop(wakeup, selector, self._spawner, control)
-            self._spawner.orphans.wait_until_gone(lambda seconds: _interrupted(wakeup, seconds))
+            if self._interrupted:
+                self._spawner.orphans.kill_all()
+            else:
+                self._spawner.orphans.wait_until_gone(lambda seconds: _interrupted(wakeup, seconds))
         finally:
             if self._spawner is not None:
                 self._spawner.orphans.kill_all()
@@ -405,6 +410,7 @@ class MasterLoop:
                 LOG.info("Caught %s: stopping gracefully", name)
             self._handle(StopRequested(StopMode.GRACEFUL))
         elif signum == signal.SIGINT:
+            self._interrupted = True
             if phase is not ManagerPhase.INTERRUPTING:
                 LOG.info("Caught %s: stopping every worker now", name)
             self._handle(StopRequested(StopMode.FAST))

@@ -51,6 +51,9 @@ from cotyledon.runtime._signals import unblock
 
 LOG = logging.getLogger(__name__)
 
+_MAX_WAIT: Final = 86_400.0
+"""The maximum wait of the worker's loop, in seconds."""
+
 # Signals that the master blocks around a spawn, so that a new child cannot
 # run one of the master's handlers before it has installed its own. Plain
 # numbers: each enum member that a new worker touches is a page it copies.
@@ -273,7 +276,9 @@ class _WorkerLoop:
             timeouts.append(self._master.poll_interval)
         if self._terminate_deadline is not None:
             timeouts.append(max(0.0, self._terminate_deadline - time.monotonic()))
-        return min(timeouts) if timeouts else None
+        # poll() takes at most 2**31 - 1 ms (about 24.8 days), and a graceful
+        # shutdown timeout may be longer: the loop then wakes once a day.
+        return min(_MAX_WAIT, *timeouts) if timeouts else None
 
     def _on_signal(self, signum: int) -> None:
         if signum == signal.SIGTERM:
@@ -362,13 +367,12 @@ class _WorkerLoop:
             self._finish(0)
 
     def _call_reload(self) -> None:
-        try:
-            self._reload_until_done()
-        finally:
-            with self._reload_lock:
-                self._reloading = False
+        """Call ``reload()`` until no reload request is pending.
 
-    def _reload_until_done(self) -> None:
+        The check for a pending request and the end of the reloading state
+        are one step under the lock: a request that came between them
+        would otherwise find a reload in progress and never get its own.
+        """
         while True:
             # The report carries the time of the latest request that this
             # reload covers: the master waits for a report of a reload
@@ -387,5 +391,6 @@ class _WorkerLoop:
             self._control.send(WorkerReport.RELOADED, received_at)
             with self._reload_lock:
                 if not self._reload_pending or self._terminating:
+                    self._reloading = False
                     return
                 self._reload_pending = False
