@@ -63,7 +63,7 @@ def test_group_past_its_grace_is_killed(tmp_path: Path) -> None:
 
     try:
         groups.end(leader.pid, 0.2)
-        # The grace is a time to let pass: nothing else tells it is over.
+        # Only the passing of time ends the grace: there is no event to wait for.
         time.sleep(0.3)
         groups.kill_due()
 

@@ -63,7 +63,7 @@ MIN_STOP_EXTENSION: Final = 5.0
 
 
 MAX_STATUS_CHARS: Final = 1000
-"""The longest status text, in characters. At 4 bytes of UTF-8 each, it
+"""The maximum length of the status text, in characters. At 4 bytes of UTF-8 each, it
 leaves room for the other fields under ``MAX_MESSAGE_BYTES``."""
 
 MIN_TICK_INTERVAL: Final = 0.001

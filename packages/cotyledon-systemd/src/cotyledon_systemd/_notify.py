@@ -23,7 +23,7 @@ that a service manager that stops reading cannot stall the sender for
 long."""
 
 MAX_MESSAGE_BYTES: Final = 4095
-"""The longest payload that systemd reads whole. Its
+"""The maximum payload, in bytes, that systemd reads whole. Its
 ``manager_dispatch_notify_fd()`` (src/core/manager.c) receives each
 message into a buffer of ``NOTIFY_BUFFER_MAX`` bytes, defined as
 ``PIPE_BUF`` (4096 on Linux), and ignores a message that does not fit
