@@ -78,7 +78,7 @@ def test_reports_need_no_thread_while_master_stalls(
     start_app: StartApp, method: str, tmp_path: Path
 ) -> None:
     # The worker sends 30 reports while the master is stopped: the channel
-    # holds them all, with no thread to send them later.
+    # has room for them all, with no thread to send them later.
     go = tmp_path / "go"
     app = start_app("burst_heartbeat_app", env={"START_METHOD": method, "GO_FILE": str(go)})
     app.wait_event("run", timeout=30)

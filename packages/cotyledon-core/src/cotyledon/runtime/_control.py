@@ -40,8 +40,8 @@ class ControlServer:
     Both ends are non-blocking and closed on exec. The master keeps the
     write end open for the workers that it starts later. Each worker keeps
     the read end as well as the write end, so that the pipe keeps a reader
-    when the master dies: a write to a pipe without one raises SIGPIPE,
-    which kills a worker whose program restored the default action of that
+    when the master dies. A write to a pipe without a reader raises SIGPIPE.
+    That kills a worker whose program restored the default action of the
     signal, before its ``terminate()`` has run. The worker never reads the
     pipe, and its reports wait there, or in its sender thread, until it
     exits.
