@@ -125,14 +125,17 @@ def test_failed_fork_fails_its_slot_only(start_app: StartApp, error: str, messag
     runs = app.wait_events("run", 4)
 
     assert sorted(run["worker_id"] for run in runs) == [0, 1, 2, 3]
-    # The replacement of the slot whose fork failed comes after the others.
-    assert runs[-1]["worker_id"] == 1
     log = app.log_text()
     assert f"Failed to start worker probe(1): {message}" in log
     assert log.count("Failed to start worker") == 1
     # The master files each pid under the worker that runs in it.
-    for run in runs:
-        assert f"Started worker probe({run['worker_id']}) with pid {run.pid}" in log
+    started = {
+        run["worker_id"]: log.index(f"Started worker probe({run['worker_id']}) with pid {run.pid}")
+        for run in runs
+    }
+    # The replacement of the slot whose fork failed starts after the others.
+    # Their run() may still come later on a busy machine.
+    assert started[1] > max(started[0], started[2], started[3])
     app.send_signal(signal.SIGTERM)
     assert app.wait_exit() == 0
 
@@ -145,7 +148,7 @@ def test_forked_workers_report_without_a_thread(start_app: StartApp) -> None:
     threads = app.wait_events("threads", 40)
 
     for event in threads:
-        assert event["names"] == ["MainThread", "cotyledon-calls", "cotyledon-run"], event
+        assert event["names"] == ["MainThread", "cotyledon-run"], event
     app.send_signal(signal.SIGTERM)
     assert app.wait_exit() == 0
 
