@@ -657,6 +657,36 @@ class ForkInCalls(Probe):
         self._stop.set()
 
 
+def _signals_of_a_new_child() -> str:
+    """Fork a child that reports, by its exit status, whether it has its
+    own signal handling: 0 when SIGTERM has its default action and no
+    wakeup descriptor is set."""
+    pid = os.fork()
+    if pid == 0:
+        status = 0
+        if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+            status |= 1
+        if signal.set_wakeup_fd(-1) != -1:
+            status |= 2
+        os._exit(status)
+    code = _wait_child(pid)
+    return {0: "own", 1: "parent's handler", 2: "parent's wakeup fd"}.get(code or 0, str(code))
+
+
+class ForkFromRun(Probe):
+    """Forks a child from run() and reports what signal handling it got."""
+
+    def run(self) -> None:
+        report("child_signals", worker_id=self.worker_id, signals=_signals_of_a_new_child())
+        super().run()
+
+
+def fork_from_run_app() -> None:
+    manager = cotyledon.ServiceManager()
+    manager.add(ForkFromRun, 2)
+    manager.run()
+
+
 def fork_in_calls_app() -> None:
     """One worker that forks from reload() and terminate(), with a trace
     function set for new threads."""

@@ -215,6 +215,16 @@ def test_queued_sighups_reload_once(start_app: StartApp, tmp_path: Path) -> None
     assert kinds.count("manager_reloading") == 2
 
 
+def test_child_of_a_worker_gets_default_signals(start_app: StartApp) -> None:
+    app = start_app("fork_from_run_app")
+    events = app.wait_events("child_signals", 2)
+    app.send_signal(signal.SIGTERM)
+    status = app.wait_exit()
+
+    assert [event["signals"] for event in events] == ["own", "own"]
+    assert status == 0
+
+
 def test_reload_and_terminate_may_fork(start_app: StartApp) -> None:
     app = start_app("fork_in_calls_app")
     app.wait_event("run")
