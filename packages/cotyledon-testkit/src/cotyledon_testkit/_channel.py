@@ -20,8 +20,7 @@ from typing import final
 
 import attrs
 
-CHANNEL_ENV: Final = "COTYLEDON_TESTKIT_CHANNEL"
-"""The environment variable that holds the channel's socket path."""
+from cotyledon_testkit._channel_env import CHANNEL_ENV
 
 MAX_EVENT_SIZE: Final = 65536
 """The maximum size of one event's JSON, in bytes, which is what ``receive``

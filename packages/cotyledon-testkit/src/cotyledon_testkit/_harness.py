@@ -22,9 +22,9 @@ from typing import TypeVar
 from typing import final
 
 from cotyledon import WorkerEventKind
-from cotyledon_testkit._channel import CHANNEL_ENV
 from cotyledon_testkit._channel import EventChannel
 from cotyledon_testkit._channel import ProbeEvent
+from cotyledon_testkit._channel_env import CHANNEL_ENV
 from cotyledon_testkit._lifecycle_events import ManagerEventKind
 from cotyledon_testkit._lifecycle_events import ManagerLifecycleEvent
 from cotyledon_testkit._lifecycle_events import WorkerLifecycleEvent

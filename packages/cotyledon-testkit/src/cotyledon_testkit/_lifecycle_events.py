@@ -1,8 +1,8 @@
 """Typed views of the lifecycle events that a manager reports to the harness.
 
-The listener of ``_listener.py`` sends them as ``ProbeEvent`` objects of
-kind ``manager_*`` and ``worker_*``; the functions here read them back as
-``ManagerLifecycleEvent`` and ``WorkerLifecycleEvent``.
+The listener of ``_harness_listener.py`` sends them as ``ProbeEvent``
+objects of kind ``manager_*`` and ``worker_*``; the functions here read
+them back as ``ManagerLifecycleEvent`` and ``WorkerLifecycleEvent``.
 """
 
 from __future__ import annotations

@@ -11,8 +11,8 @@ import pytest
 from cotyledon_testkit import EventChannel
 from cotyledon_testkit import InvalidEventError
 from cotyledon_testkit import report
-from cotyledon_testkit._channel import CHANNEL_ENV
 from cotyledon_testkit._channel import MAX_EVENT_SIZE
+from cotyledon_testkit._channel_env import CHANNEL_ENV
 
 
 @pytest.fixture
