@@ -29,7 +29,7 @@ def test_entry_points_match_importlib_metadata(group: str) -> None:
 
     assert found == expected
     if group == ENTRY_POINT_GROUP:
-        assert ("systemd", "cotyledon_systemd._listener:create_listener") in found
+        assert ("systemd", "cotyledon_systemd._entry_point:create_listener") in found
 
 
 def test_reads_only_the_group_asked_for(tmp_path: Path) -> None:

@@ -21,18 +21,11 @@ from collections.abc import Mapping
 from collections.abc import MutableMapping
 from typing import Final
 
+from cotyledon_systemd._entry_point import SYSTEMD_VARIABLES
+from cotyledon_systemd._entry_point import pid_without_variables
 from cotyledon_systemd._notify import NOTIFY_SOCKET_ENV
 
 LOG = logging.getLogger(__name__)
-
-SYSTEMD_VARIABLES: Final = (
-    NOTIFY_SOCKET_ENV,
-    "WATCHDOG_USEC",
-    "WATCHDOG_PID",
-    "LISTEN_FDS",
-    "LISTEN_PID",
-    "LISTEN_FDNAMES",
-)
 
 LISTEN_FDS_START: Final = 3
 """sd_listen_fds(3): "The first file descriptor may be found at file
@@ -193,6 +186,8 @@ def systemd_environment() -> SystemdEnvironment:
     global _taken  # noqa: PLW0603
     with _lock:
         if _taken is None:
+            _taken = _found_by_entry_point()
+        if _taken is None:
             _taken = take_environment()
             if _taken.variables:
                 LOG.debug(
@@ -205,10 +200,26 @@ def systemd_environment() -> SystemdEnvironment:
 
 
 def taken_environment() -> SystemdEnvironment | None:
-    """Return what ``systemd_environment()`` took, or None before its first
-    call; unlike it, never take anything."""
+    """Return what ``systemd_environment()`` or the entry point took, or
+    None before either looked; unlike ``systemd_environment()``, never take
+    anything."""
+    global _taken  # noqa: PLW0603
     with _lock:
+        if _taken is None:
+            _taken = _found_by_entry_point()
         return _taken
+
+
+def _found_by_entry_point() -> SystemdEnvironment | None:
+    """Return the empty environment for the process whose entry point found
+    no systemd variable, or None.
+
+    That entry point took nothing and left this module unimported. What it
+    found counts as the first take of the process, so a variable set later
+    is not taken either.
+    """
+    pid = pid_without_variables()
+    return None if pid is None else SystemdEnvironment({}, pid)
 
 
 def _set_close_on_exec(environment: SystemdEnvironment) -> None:

@@ -24,7 +24,6 @@ What it sends, from the master's loop:
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Callable
 from typing import ClassVar
@@ -48,11 +47,6 @@ from cotyledon_systemd._watchdog import MIN_PING_INTERVAL
 from cotyledon_systemd._watchdog import Watchdog
 
 LOG = logging.getLogger(__name__)
-
-DISABLE_ENV: Final = "COTYLEDON_SYSTEMD"
-"""``COTYLEDON_SYSTEMD=0`` keeps the entry point from creating a listener."""
-
-_OFF_VALUES: Final = frozenset({"0", "false", "no", "off"})
 
 STATUS_INTERVAL: Final = 1.0
 """Seconds between two ``STATUS``-only messages at most; a change within
@@ -440,20 +434,14 @@ def _one_line(text: str) -> str:
     return line
 
 
-def create_listener() -> SystemdListener | None:
-    """The ``cotyledon.listeners`` entry point: a listener under systemd.
+def create_from_environment() -> SystemdListener | None:
+    """Take the systemd variables and return a listener for their
+    ``NOTIFY_SOCKET``; the part of ``create_listener`` that needs this module.
 
-    Returns None when ``COTYLEDON_SYSTEMD`` is ``0`` (or ``false``, ``no``,
-    ``off``), when this process already made a ``SystemdListener`` (passed
-    to the manager by hand), and when ``NOTIFY_SOCKET`` is unset. Unless
-    disabled, it takes the systemd variables out of the environment, so
-    that workers never inherit ``LISTEN_*`` or ``WATCHDOG_*`` either.
-    Raises ``InvalidNotifySocketError`` for a ``NOTIFY_SOCKET`` that names
-    no usable address.
+    Returns None when this process already made a ``SystemdListener`` and
+    when ``NOTIFY_SOCKET`` is unset. Raises ``InvalidNotifySocketError``
+    for a ``NOTIFY_SOCKET`` that names no usable address.
     """
-    if os.environ.get(DISABLE_ENV, "").strip().lower() in _OFF_VALUES:
-        LOG.debug("%s=%s: no systemd notification", DISABLE_ENV, os.environ[DISABLE_ENV])
-        return None
     if SystemdListener._created:
         return None
     environment = systemd_environment()

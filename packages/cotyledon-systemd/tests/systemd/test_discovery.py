@@ -1,4 +1,8 @@
-"""The entry point's factory, in the test process, with its state reset."""
+"""The entry point's factory, in the test process, with its state reset.
+
+The test process has imported the listener, so these tests take the
+entry point's full path; test_entry_point.py runs it in fresh
+interpreters."""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ import pytest
 from cotyledon_systemd import InvalidNotifySocketError
 from cotyledon_systemd import SystemdEnvironment
 from cotyledon_systemd import SystemdListener
+from cotyledon_systemd import _entry_point
 from cotyledon_systemd import _environment
 from cotyledon_systemd import create_listener
 from cotyledon_testkit import NotifyReceiver
@@ -18,8 +23,9 @@ from cotyledon_testkit import NotifyReceiver
 def _fresh_process(monkeypatch: pytest.MonkeyPatch) -> None:
     """As in a new master: nothing taken yet, no listener made yet."""
     monkeypatch.setattr(_environment, "_taken", None)
+    monkeypatch.setattr(_entry_point, "_pid_without_variables", None)
     monkeypatch.setattr(SystemdListener, "_created", False)
-    for name in ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "COTYLEDON_SYSTEMD"):
+    for name in (*_entry_point.SYSTEMD_VARIABLES, "COTYLEDON_SYSTEMD"):
         monkeypatch.delenv(name, raising=False)
 
 
