@@ -50,6 +50,10 @@ from cotyledon.core._lifecycle import ManagerPhase
 from cotyledon.core._lifecycle import SlotState
 from cotyledon.core._lifecycle import SlotTrigger
 from cotyledon.core._lifecycle import render_slot_table
+from cotyledon.core._record import FrozenRecordError
+from cotyledon.core._record import evolve
+from cotyledon.core._record import field
+from cotyledon.core._record import record
 from cotyledon.core._respawn import RespawnLimiter
 from cotyledon.core._respawn import RespawnPolicy
 from cotyledon.core._respawn import RestartIntensity
@@ -84,6 +88,7 @@ __all__ = [
     "Command",
     "Event",
     "ExitManager",
+    "FrozenRecordError",
     "GiveUpAction",
     "InvalidTransitionError",
     "KillWorker",
@@ -131,5 +136,8 @@ __all__ = [
     "WorkersChanged",
     "WorkersReported",
     "assert_never",
+    "evolve",
+    "field",
+    "record",
     "render_slot_table",
 ]
