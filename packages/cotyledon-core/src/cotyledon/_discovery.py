@@ -21,8 +21,7 @@ from collections.abc import Iterator
 from typing import Any
 from typing import Final
 
-import attrs
-
+from cotyledon.core import record
 from cotyledon.runtime import LifecycleListener
 
 LOG = logging.getLogger(__name__)
@@ -36,7 +35,7 @@ _METADATA_SUFFIXES: Final = (".dist-info", ".egg-info")
 _NAME_SEPARATORS: Final = re.compile(r"[-_.]+")
 
 
-@attrs.frozen
+@record
 class EntryPoint:
     """One ``name = module:attribute`` line of an ``entry_points.txt``."""
 

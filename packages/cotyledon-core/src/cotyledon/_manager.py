@@ -15,8 +15,6 @@ from typing import Any
 from typing import ClassVar
 from typing import NoReturn
 
-import attrs
-
 from cotyledon import _validation
 from cotyledon._discovery import discover_listeners
 from cotyledon._errors import InvalidArgumentError
@@ -32,6 +30,8 @@ from cotyledon.core import StopMode
 from cotyledon.core import StopRequested
 from cotyledon.core import Supervisor
 from cotyledon.core import WorkersChanged
+from cotyledon.core import evolve
+from cotyledon.core import record
 from cotyledon.runtime import Hooks
 from cotyledon.runtime import LifecycleListener
 from cotyledon.runtime import MasterLoop
@@ -54,7 +54,7 @@ from cotyledon.specs import service_spec
 LOG = logging.getLogger(__name__)
 
 
-@attrs.define
+@record(frozen=False)
 class _ServiceEntry:
     spec: ServiceSpec
     factory: Callable[..., Any]
@@ -298,7 +298,7 @@ class ServiceManager:
                 if entry.own_timeout is not None:
                     continue
                 effective = self._effective_timeout(None)
-                entry.spec = attrs.evolve(entry.spec, graceful_shutdown_timeout=effective)
+                entry.spec = evolve(entry.spec, graceful_shutdown_timeout=effective)
                 if self._running:
                     self._requests.put(ShutdownTimeoutChanged(entry.spec.service_id, effective))
 
@@ -321,7 +321,7 @@ class ServiceManager:
                     "returned by add() on this manager"
                 )
             _validation.check_workers(workers, entry.spec.name)
-            entry.spec = attrs.evolve(entry.spec, workers=workers)
+            entry.spec = evolve(entry.spec, workers=workers)
             if self._running:
                 self._requests.put(WorkersChanged(service_id, workers))
 

@@ -37,7 +37,7 @@ from typing import Final
 from typing import Literal
 from typing import TypeAlias
 
-import attrs
+from cotyledon.core import record
 
 try:
     from oslo_config import cfg
@@ -178,7 +178,7 @@ def _reload_master(manager: ServiceManager, conf: cfg.ConfigOpts, method: Reload
     _log_options(conf, "master")
 
 
-@attrs.frozen(eq=False)
+@record(eq=False)
 class _WorkerHook:
     """The on_new_worker hook: reload the worker's copy of the configuration
     before the service's own ``reload()``.
@@ -218,7 +218,7 @@ class _WorkerHook:
         _log_options(self.conf, where)
 
 
-@attrs.frozen(eq=False)
+@record(eq=False)
 class _ReloadFirst:
     """Reload the configuration files, then call the service's ``reload()``."""
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 
-import attrs
 import pytest
 
 from cotyledon.core import FAST_STOP_GRACE
@@ -51,6 +50,7 @@ from cotyledon.core import WorkerReported
 from cotyledon.core import WorkersChanged
 from cotyledon.core import WorkerSignal
 from cotyledon.core import WorkerSpawned
+from cotyledon.core import evolve
 from cotyledon_testkit import FakeClock
 
 Random = Callable[[], float]
@@ -433,8 +433,8 @@ def test_graceful_stop_without_timeout_never_kills(
     web_spec: ServiceSpec, batch_spec: ServiceSpec, fake_clock: FakeClock, seeded_random: Random
 ) -> None:
     specs = [
-        attrs.evolve(web_spec, graceful_shutdown_timeout=None),
-        attrs.evolve(batch_spec, graceful_shutdown_timeout=None),
+        evolve(web_spec, graceful_shutdown_timeout=None),
+        evolve(batch_spec, graceful_shutdown_timeout=None),
     ]
     supervisor = Supervisor(specs, random=seeded_random)
     _start(supervisor, fake_clock)
@@ -564,7 +564,7 @@ def test_fast_stop_keeps_closer_deadline(
 def test_fast_stop_bounds_unlimited_timeout(
     web_spec: ServiceSpec, fake_clock: FakeClock, seeded_random: Random
 ) -> None:
-    spec = attrs.evolve(web_spec, graceful_shutdown_timeout=None)
+    spec = evolve(web_spec, graceful_shutdown_timeout=None)
     supervisor = Supervisor([spec], random=seeded_random)
     _start(supervisor, fake_clock)
     supervisor.handle(StopRequested(StopMode.GRACEFUL), fake_clock.advance(10.0))
@@ -719,7 +719,7 @@ def test_reload_in_place_signals_after_hooks(
 def test_reload_restart_terminates_workers(
     web_spec: ServiceSpec, batch_spec: ServiceSpec, fake_clock: FakeClock, seeded_random: Random
 ) -> None:
-    web = attrs.evolve(web_spec, reload_policy=ReloadPolicy.RESTART)
+    web = evolve(web_spec, reload_policy=ReloadPolicy.RESTART)
     supervisor = Supervisor([web, batch_spec], random=seeded_random)
     pids = _start(supervisor, fake_clock)
     web0, web1, batch0 = _slot(web, 0), _slot(web, 1), _slot(batch_spec, 0)
@@ -739,7 +739,7 @@ def test_reload_restart_terminates_workers(
 def test_reload_restart_respawns_at_once(
     web_spec: ServiceSpec, fake_clock: FakeClock, seeded_random: Random
 ) -> None:
-    web = attrs.evolve(web_spec, reload_policy=ReloadPolicy.RESTART)
+    web = evolve(web_spec, reload_policy=ReloadPolicy.RESTART)
     supervisor = Supervisor([web], random=seeded_random)
     web0 = _slot(web, 0)
     pid = _crash_loop(supervisor, fake_clock, web0, _start(supervisor, fake_clock)[web0], 1)
@@ -756,7 +756,7 @@ def test_reload_restart_respawns_at_once(
 def test_reload_restart_counts_no_failure(
     web_spec: ServiceSpec, fake_clock: FakeClock, seeded_random: Random
 ) -> None:
-    web = attrs.evolve(web_spec, reload_policy=ReloadPolicy.RESTART)
+    web = evolve(web_spec, reload_policy=ReloadPolicy.RESTART)
     supervisor = Supervisor([web], random=seeded_random)
     web0 = _slot(web, 0)
     pid = _crash_loop(supervisor, fake_clock, web0, _start(supervisor, fake_clock)[web0], 1)
@@ -815,13 +815,13 @@ def test_workers_changed_up_spawns_missing(
     step = supervisor.handle(WorkersChanged(web_spec.service_id, 4), fake_clock.advance(1.0))
 
     assert step.commands == (SpawnWorker(_slot(web_spec, 2)), SpawnWorker(_slot(web_spec, 3)))
-    assert supervisor.spec(web_spec.service_id) == attrs.evolve(web_spec, workers=4)
+    assert supervisor.spec(web_spec.service_id) == evolve(web_spec, workers=4)
 
 
 def test_workers_changed_down_retires_highest(
     web_spec: ServiceSpec, fake_clock: FakeClock, seeded_random: Random
 ) -> None:
-    web = attrs.evolve(web_spec, workers=3)
+    web = evolve(web_spec, workers=3)
     supervisor = Supervisor([web], random=seeded_random)
     pids = _start(supervisor, fake_clock)
     web1, web2 = _slot(web, 1), _slot(web, 2)
@@ -838,7 +838,7 @@ def test_workers_changed_down_retires_highest(
 def test_retired_worker_is_not_respawned(
     web_spec: ServiceSpec, fake_clock: FakeClock, seeded_random: Random
 ) -> None:
-    web = attrs.evolve(web_spec, workers=3)
+    web = evolve(web_spec, workers=3)
     supervisor = Supervisor([web], random=seeded_random)
     pids = _start(supervisor, fake_clock)
     web2 = _slot(web, 2)
@@ -869,7 +869,7 @@ def test_workers_down_drops_backing_off_slot(
 def test_workers_down_then_up_restores_slot(
     web_spec: ServiceSpec, fake_clock: FakeClock, seeded_random: Random
 ) -> None:
-    web = attrs.evolve(web_spec, workers=3)
+    web = evolve(web_spec, workers=3)
     supervisor = Supervisor([web], random=seeded_random)
     pids = _start(supervisor, fake_clock)
     web2 = _slot(web, 2)
@@ -1149,7 +1149,7 @@ def test_reload_during_hooks_is_coalesced(supervisor: Supervisor, fake_clock: Fa
 def test_reload_completes_on_latest_report(
     web_spec: ServiceSpec, fake_clock: FakeClock, seeded_random: Random
 ) -> None:
-    supervisor = Supervisor([attrs.evolve(web_spec, workers=1)], random=seeded_random)
+    supervisor = Supervisor([evolve(web_spec, workers=1)], random=seeded_random)
     pid = _start(supervisor, fake_clock)[_slot(web_spec, 0)]
     first = fake_clock.advance(1.0)
     _reload(supervisor, first)
@@ -1171,7 +1171,7 @@ def test_reload_completes_on_latest_report(
 def test_reload_of_unready_worker_waits_for_reload(
     web_spec: ServiceSpec, fake_clock: FakeClock, seeded_random: Random
 ) -> None:
-    supervisor = Supervisor([attrs.evolve(web_spec, workers=1)], random=seeded_random)
+    supervisor = Supervisor([evolve(web_spec, workers=1)], random=seeded_random)
     slot = _slot(web_spec, 0)
     supervisor.handle(Start(), fake_clock.now())
     supervisor.handle(WorkerSpawned(slot, 100), fake_clock.now())
@@ -1190,7 +1190,7 @@ def test_reload_of_unready_worker_waits_for_reload(
 def test_reload_report_without_time_ends_the_reload(
     web_spec: ServiceSpec, fake_clock: FakeClock, seeded_random: Random
 ) -> None:
-    supervisor = Supervisor([attrs.evolve(web_spec, workers=1)], random=seeded_random)
+    supervisor = Supervisor([evolve(web_spec, workers=1)], random=seeded_random)
     pid = _start(supervisor, fake_clock)[_slot(web_spec, 0)]
     _reload(supervisor, fake_clock.advance(1.0))
 

@@ -10,10 +10,9 @@ from __future__ import annotations
 import enum
 from typing import Final
 
-import attrs
-
 from cotyledon.core._ids import ServiceId
 from cotyledon.core._ids import Slot
+from cotyledon.core._record import record
 from cotyledon.core._status import ServiceState
 
 GIVE_UP_EXIT_STATUS: Final = 70
@@ -64,14 +63,14 @@ class StopReason(enum.Enum):
     """Its service was given up: the slot is finished."""
 
 
-@attrs.frozen
+@record
 class SpawnWorker:
     """Start a worker process for this slot and report its pid."""
 
     slot: Slot
 
 
-@attrs.frozen
+@record
 class SignalWorker:
     """Send a request to the live worker of a slot."""
 
@@ -82,7 +81,7 @@ class SignalWorker:
     """The reason the worker is stopped, or None for a reload in place."""
 
 
-@attrs.frozen
+@record
 class KillWorker:
     """Kill the worker and its process group (SIGKILL): its deadline passed."""
 
@@ -92,17 +91,17 @@ class KillWorker:
     """Seconds the worker was given to stop."""
 
 
-@attrs.frozen
+@record
 class RunTerminateHooks:
     """Run the manager's ``on_terminate`` hooks."""
 
 
-@attrs.frozen
+@record
 class RunReloadHooks:
     """Run the manager's ``on_reload`` hooks, then report ``ReloadHooksDone``."""
 
 
-@attrs.frozen
+@record
 class ReportWorkerExit:
     """A worker ended: log it, and run the ``on_dead_worker`` hooks when
     ``runs_dead_worker_hooks``."""
@@ -126,7 +125,7 @@ class ReportWorkerExit:
         return self.stop_reason not in (StopReason.SHUTDOWN, StopReason.INTERRUPT)
 
 
-@attrs.frozen
+@record
 class ReportSpawnFailure:
     """A worker could not be started: log it."""
 
@@ -136,7 +135,7 @@ class ReportSpawnFailure:
     """Seconds until the next attempt, or None if there is none."""
 
 
-@attrs.frozen
+@record
 class ReportServiceEnded:
     """A service has no worker left to run: log it; when it was given up,
     tell the listeners (``on_give_up``)."""
@@ -146,17 +145,17 @@ class ReportServiceEnded:
     """FINISHED or GIVEN_UP."""
 
 
-@attrs.frozen
+@record
 class AnnounceReady:
     """Every worker of the initial services is ready, for the first time."""
 
 
-@attrs.frozen
+@record
 class AnnounceReloading:
     """A reload starts."""
 
 
-@attrs.frozen
+@record
 class AnnounceReloaded:
     """Every worker has reloaded, or been replaced by a ready one; or a hook
     cancelled the reload and the workers were left as they were."""
@@ -167,12 +166,12 @@ class AnnounceReloaded:
     service that were not replaced yet keep running as they were."""
 
 
-@attrs.frozen
+@record
 class AnnounceStopping:
     """The manager starts to stop."""
 
 
-@attrs.frozen
+@record
 class ExitManager:
     """Every worker is gone: the master exits with this status."""
 

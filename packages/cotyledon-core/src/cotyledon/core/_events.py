@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import enum
 
-import attrs
-
 from cotyledon.core._ids import ServiceId
 from cotyledon.core._ids import Slot
+from cotyledon.core._record import record
 from cotyledon.core._spec import ServiceSpec
 
 
@@ -22,19 +21,19 @@ class StopMode(enum.Enum):
     """Tell every worker to exit at once (SIGINT to the master)."""
 
 
-@attrs.frozen
+@record
 class Start:
     """The manager starts: spawn the workers of every service."""
 
 
-@attrs.frozen
+@record
 class ServiceAdded:
     """A service was added to the manager."""
 
     spec: ServiceSpec
 
 
-@attrs.frozen
+@record
 class WorkersChanged:
     """The number of workers of a service was changed."""
 
@@ -42,7 +41,7 @@ class WorkersChanged:
     workers: int
 
 
-@attrs.frozen
+@record
 class ShutdownTimeoutChanged:
     """The graceful shutdown timeout of a service was changed.
 
@@ -54,7 +53,7 @@ class ShutdownTimeoutChanged:
     graceful_shutdown_timeout: float | None
 
 
-@attrs.frozen
+@record
 class WorkerSpawned:
     """The process of a slot was started, with this pid."""
 
@@ -62,7 +61,7 @@ class WorkerSpawned:
     pid: int
 
 
-@attrs.frozen
+@record
 class SpawnFailed:
     """The process of a slot could not be started."""
 
@@ -70,7 +69,7 @@ class SpawnFailed:
     reason: str
 
 
-@attrs.frozen
+@record
 class WorkerExited:
     """A worker process ended and was reaped.
 
@@ -100,7 +99,7 @@ class WorkerReport(enum.Enum):
     ``terminate()`` runs."""
 
 
-@attrs.frozen
+@record
 class WorkerReported:
     """A live worker sent a report over its control channel."""
 
@@ -114,7 +113,7 @@ class WorkerReported:
     request."""
 
 
-@attrs.frozen
+@record
 class WorkersReported:
     """Reports read together from the control channel, in order of arrival.
 
@@ -126,26 +125,26 @@ class WorkersReported:
     reports: tuple[WorkerReported, ...]
 
 
-@attrs.frozen
+@record
 class StopRequested:
     """The manager was asked to stop."""
 
     mode: StopMode
 
 
-@attrs.frozen
+@record
 class ReloadRequested:
     """The manager was asked to reload its services."""
 
 
-@attrs.frozen
+@record
 class ReloadHooksDone:
     """The ``on_reload`` hooks have run; one may have cancelled the reload."""
 
     cancelled: bool
 
 
-@attrs.frozen
+@record
 class TimerFired:
     """The deadline that the supervisor asked for has come."""
 

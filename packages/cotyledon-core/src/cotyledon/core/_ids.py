@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import NewType
 
-import attrs
+from cotyledon.core._record import record
 
 ServiceId = NewType("ServiceId", uuid.UUID)
 """The identifier that ``ServiceManager.add`` returns for a service."""
@@ -18,7 +18,7 @@ used to share work out between the workers of a service.
 """
 
 
-@attrs.frozen(order=True, cache_hash=True)
+@record(order=True, cache_hash=True)
 class Slot:
     """The place of one worker: a service and a worker id.
 

@@ -14,44 +14,44 @@ import collections
 import math
 from collections.abc import Callable
 
-import attrs
-
 from cotyledon.core._ids import Slot
+from cotyledon.core._record import field
+from cotyledon.core._record import record
 
 
-def _non_negative(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
+def _non_negative(name: str, value: float) -> None:
     # Written so that NaN fails too: every comparison with NaN is False.
     if not (0 <= value < math.inf):
-        raise ValueError(f"{attribute.name} must be a finite number >= 0 seconds, got {value!r}")
+        raise ValueError(f"{name} must be a finite number >= 0 seconds, got {value!r}")
 
 
-def _at_least_one(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
+def _at_least_one(name: str, value: float) -> None:
     if not (1 <= value < math.inf):
-        raise ValueError(f"{attribute.name} must be a finite number >= 1, got {value!r}")
+        raise ValueError(f"{name} must be a finite number >= 1, got {value!r}")
 
 
-def _fraction(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
+def _fraction(name: str, value: float) -> None:
     if not (0 <= value < 1):
-        raise ValueError(f"{attribute.name} must be >= 0 and < 1, got {value!r}")
+        raise ValueError(f"{name} must be >= 0 and < 1, got {value!r}")
 
 
-@attrs.frozen
+@record
 class RespawnPolicy:
     """The backoff of the restarts of one slot. Times are in seconds."""
 
-    initial_delay: float = attrs.field(default=0.1, validator=_non_negative)
+    initial_delay: float = field(default=0.1, validator=_non_negative)
     """Delay before the second restart in a row (the first is immediate)."""
 
-    max_delay: float = attrs.field(default=30.0, validator=_non_negative)
+    max_delay: float = field(default=30.0, validator=_non_negative)
     """Longest delay between two restarts."""
 
-    multiplier: float = attrs.field(default=2.0, validator=_at_least_one)
+    multiplier: float = field(default=2.0, validator=_at_least_one)
     """Factor between two consecutive delays."""
 
-    jitter: float = attrs.field(default=0.1, validator=_fraction)
+    jitter: float = field(default=0.1, validator=_fraction)
     """Each delay is moved by up to this fraction of itself, at random."""
 
-    stable_after: float = attrs.field(default=10.0, validator=_non_negative)
+    stable_after: float = field(default=10.0, validator=_non_negative)
     """A worker that has run this long resets the count of its slot."""
 
     def delay(self, failures: int, random_fraction: float) -> float:
@@ -70,7 +70,7 @@ class RespawnPolicy:
         return base * (1.0 + self.jitter * (2.0 * random_fraction - 1.0))
 
 
-@attrs.define
+@record(frozen=False)
 class _SlotHistory:
     failures: int = 0
     started_at: float | None = None

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import enum
 import math
-from collections.abc import Iterable
-
-import attrs
 
 from cotyledon.core._ids import ServiceId
+from cotyledon.core._record import field
+from cotyledon.core._record import record
 
 
 class ReloadPolicy(enum.Enum):
@@ -49,35 +48,21 @@ class GiveUpAction(enum.Enum):
     """Stop the workers of that service only; the other services go on."""
 
 
-def _restart_limit(
-    instance: object,
-    attribute: attrs.Attribute[tuple[int, float] | None],
-    value: tuple[int, float] | None,
-) -> None:
+def _restart_limit(name: str, value: tuple[int, float] | None) -> None:
     if value is None:
         return
     restarts, period = value
     if restarts < 0 or not (0 < period < math.inf):
-        raise ValueError(
-            f"{attribute.name} must be (restarts >= 0, period > 0 seconds), got {value!r}"
-        )
+        raise ValueError(f"{name} must be (restarts >= 0, period > 0 seconds), got {value!r}")
 
 
-def _exit_statuses(statuses: Iterable[int]) -> frozenset[int]:
-    # A function rather than ``frozenset`` itself: mypy's attrs plugin
-    # cannot infer the element type of the generic class as a converter.
-    return frozenset(statuses)
-
-
-def _optional_seconds(
-    instance: object, attribute: attrs.Attribute[float | None], value: float | None
-) -> None:
+def _optional_seconds(name: str, value: float | None) -> None:
     # Written so that NaN fails too: every comparison with NaN is False.
     if value is not None and not (0 < value < math.inf):
-        raise ValueError(f"{attribute.name} must be None or a number > 0 seconds, got {value!r}")
+        raise ValueError(f"{name} must be None or a number > 0 seconds, got {value!r}")
 
 
-@attrs.frozen
+@record
 class ServiceSpec:
     """A service as the supervisor sees it.
 
@@ -92,29 +77,25 @@ class ServiceSpec:
     workers: int
     graceful_shutdown_timeout: float | None
     reload_policy: ReloadPolicy = ReloadPolicy.IN_PLACE
-    restart: RestartPolicy = attrs.field(default=RestartPolicy.ALWAYS, kw_only=True)
-    restart_prevent_exit_statuses: frozenset[int] = attrs.field(
-        default=frozenset(), converter=_exit_statuses, kw_only=True
+    restart: RestartPolicy = field(default=RestartPolicy.ALWAYS, kw_only=True)
+    restart_prevent_exit_statuses: frozenset[int] = field(
+        default=frozenset(), converter=frozenset, kw_only=True
     )
     """Exit statuses after which the slot is finished, whatever ``restart``."""
-    max_restarts: tuple[int, float] | None = attrs.field(
+    max_restarts: tuple[int, float] | None = field(
         default=None, validator=_restart_limit, kw_only=True
     )
     """At most this many restarts within this many seconds; past it the
     service is given up. None: no limit."""
-    on_give_up: GiveUpAction = attrs.field(default=GiveUpAction.STOP, kw_only=True)
-    stop_manager_on_exit: bool = attrs.field(default=False, kw_only=True)
+    on_give_up: GiveUpAction = field(default=GiveUpAction.STOP, kw_only=True)
+    stop_manager_on_exit: bool = field(default=False, kw_only=True)
     """When a worker of this service ends without being asked to, the
     manager stops with that worker's exit status."""
-    startup_timeout: float | None = attrs.field(
-        default=None, validator=_optional_seconds, kw_only=True
-    )
+    startup_timeout: float | None = field(default=None, validator=_optional_seconds, kw_only=True)
     """Seconds a new worker has to report ready before it is stopped."""
-    heartbeat_timeout: float | None = attrs.field(
-        default=None, validator=_optional_seconds, kw_only=True
-    )
+    heartbeat_timeout: float | None = field(default=None, validator=_optional_seconds, kw_only=True)
     """Seconds a ready worker may go without a heartbeat before it is
     stopped as hung. None: no liveness check."""
-    max_age: float | None = attrs.field(default=None, validator=_optional_seconds, kw_only=True)
+    max_age: float | None = field(default=None, validator=_optional_seconds, kw_only=True)
     """Seconds after which a worker is replaced gracefully, less up to
     ``MAX_AGE_JITTER`` of it, at random."""

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import enum
 
-import attrs
-
 from cotyledon.core._ids import ServiceId
 from cotyledon.core._ids import WorkerId
 from cotyledon.core._lifecycle import ManagerPhase
 from cotyledon.core._lifecycle import SlotState
+from cotyledon.core._record import record
 
 
 class ServiceState(enum.Enum):
@@ -25,7 +24,7 @@ class ServiceState(enum.Enum):
     """It restarted more often than its restart intensity allows."""
 
 
-@attrs.frozen
+@record
 class WorkerStatus:
     """One worker slot."""
 
@@ -46,7 +45,7 @@ class WorkerStatus:
     0 lets it take as long as it needs)."""
 
 
-@attrs.frozen
+@record
 class ServiceStatus:
     """One service and its worker slots, lowest worker id first."""
 
@@ -67,7 +66,7 @@ class ServiceStatus:
         return sum(slot.restarts for slot in self.slots)
 
 
-@attrs.frozen
+@record
 class ManagerStatus:
     """The manager as a whole, with its services in the order of addition."""
 

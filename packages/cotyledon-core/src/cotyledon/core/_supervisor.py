@@ -19,8 +19,7 @@ from collections.abc import Mapping
 from typing import Final
 from typing import final
 
-import attrs
-
+from cotyledon.core import _record
 from cotyledon.core._commands import GIVE_UP_EXIT_STATUS
 from cotyledon.core._commands import AnnounceReady
 from cotyledon.core._commands import AnnounceReloaded
@@ -61,6 +60,7 @@ from cotyledon.core._lifecycle import SlotState
 from cotyledon.core._lifecycle import SlotTrigger
 from cotyledon.core._lifecycle import check_phase_move
 from cotyledon.core._lifecycle import check_slot_move
+from cotyledon.core._record import evolve
 from cotyledon.core._reload import reload_request
 from cotyledon.core._respawn import RespawnLimiter
 from cotyledon.core._respawn import RespawnPolicy
@@ -93,7 +93,7 @@ ROLLING_READY_TIMEOUT: Final = 60.0
 _FAILED_REASONS: Final = (StopReason.STARTUP_TIMEOUT, StopReason.HUNG)
 
 
-@attrs.frozen
+@_record.record
 class Step:
     """The outcome of one event: commands to carry out, in order, and the
     time of the next ``TimerFired`` (None: wait for the next event)."""
@@ -102,7 +102,7 @@ class Step:
     deadline: float | None
 
 
-@attrs.frozen
+@_record.record
 class SlotView:
     """A read-only snapshot of one worker slot."""
 
@@ -122,7 +122,7 @@ class SlotView:
     """When a RUNNING worker is stopped for its maximum age."""
 
 
-@attrs.define
+@_record.record(frozen=False)
 class _SlotRecord:
     slot: Slot
     state: SlotState
@@ -356,7 +356,7 @@ class Supervisor:
             raise ValueError(f"unknown service id {service_id}")
         if workers < 1:
             raise ValueError(f"workers must be >= 1, got {workers!r}")
-        spec = attrs.evolve(self._specs[service_id], workers=workers)
+        spec = evolve(self._specs[service_id], workers=workers)
         self._specs[service_id] = spec
         if self._phase is not ManagerPhase.RUNNING:
             return
@@ -372,7 +372,7 @@ class Supervisor:
         spec = self._specs.get(service_id)
         if spec is None:
             raise ValueError(f"unknown service id {service_id}")
-        self._specs[service_id] = attrs.evolve(spec, graceful_shutdown_timeout=timeout)
+        self._specs[service_id] = evolve(spec, graceful_shutdown_timeout=timeout)
 
     def _on_spawned(self, slot: Slot, pid: int, now: float, out: list[Command]) -> None:
         replacement = self._replacements.get(slot)

@@ -6,10 +6,10 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-import attrs
-
 from cotyledon.core import ServiceId
 from cotyledon.core import WorkerId
+from cotyledon.core import field
+from cotyledon.core import record
 
 LOG = logging.getLogger(__name__)
 
@@ -28,14 +28,14 @@ class CancelReload(Exception):
     """
 
 
-@attrs.define
+@record(frozen=False)
 class Hooks:
     """The hooks of a manager, each list in the order of registration."""
 
-    on_terminate: list[OnTerminateHook] = attrs.Factory(list)
-    on_reload: list[OnReloadHook] = attrs.Factory(list)
-    on_new_worker: list[OnNewWorkerHook] = attrs.Factory(list)
-    on_dead_worker: list[OnDeadWorkerHook] = attrs.Factory(list)
+    on_terminate: list[OnTerminateHook] = field(factory=list)
+    on_reload: list[OnReloadHook] = field(factory=list)
+    on_new_worker: list[OnNewWorkerHook] = field(factory=list)
+    on_dead_worker: list[OnDeadWorkerHook] = field(factory=list)
 
 
 def run_hooks(kind: str, hooks: list[Callable[..., None]], *args: object) -> bool:

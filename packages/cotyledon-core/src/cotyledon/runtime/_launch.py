@@ -30,8 +30,7 @@ from typing import Protocol
 from typing import TextIO
 from typing import final
 
-import attrs
-
+from cotyledon.core import evolve
 from cotyledon.runtime._process_identity import ForkedIdentity
 from cotyledon.runtime._signals import block
 from cotyledon.runtime._signals import restore
@@ -381,7 +380,7 @@ def _context_worker_main(bootstrap: WorkerBootstrap, pipe_read: int, pipe_write:
     raises SIGPIPE.
     """
     del pipe_read  # stays open until the worker exits
-    worker_main(attrs.evolve(bootstrap, report_fd=pipe_write))
+    worker_main(evolve(bootstrap, report_fd=pipe_write))
 
 
 @final

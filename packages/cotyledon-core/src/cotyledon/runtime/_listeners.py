@@ -12,11 +12,10 @@ import logging
 from collections.abc import Sequence
 from typing import final
 
-import attrs
-
 from cotyledon.core import ManagerStatus
 from cotyledon.core import ServiceId
 from cotyledon.core import WorkerId
+from cotyledon.core import record
 
 LOG = logging.getLogger(__name__)
 
@@ -30,7 +29,7 @@ class WorkerEventKind(enum.Enum):
     EXITED = "exited"
 
 
-@attrs.frozen
+@record
 class WorkerEvent:
     """Something that happened to one worker process."""
 

@@ -24,8 +24,6 @@ from collections.abc import Sequence
 from typing import Final
 from typing import final
 
-import attrs
-
 from cotyledon.core import AnnounceReady
 from cotyledon.core import AnnounceReloaded
 from cotyledon.core import AnnounceReloading
@@ -60,6 +58,7 @@ from cotyledon.core import WorkerSignal
 from cotyledon.core import WorkerSpawned
 from cotyledon.core import WorkersReported
 from cotyledon.core import assert_never
+from cotyledon.core import evolve
 from cotyledon.runtime._adopted import is_init
 from cotyledon.runtime._adopted import reap_adopted
 from cotyledon.runtime._clock import MonotonicClock
@@ -387,7 +386,7 @@ class MasterLoop:
         for index, reported in enumerate(reports):
             report = reported.report
             if reported.received_at is not None:
-                reports[index] = attrs.evolve(
+                reports[index] = evolve(
                     reported, received_at=self._clock.of_monotonic(reported.received_at)
                 )
             if not self._listeners or report not in _LISTENED_REPORTS:

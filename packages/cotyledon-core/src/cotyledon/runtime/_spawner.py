@@ -20,11 +20,10 @@ from collections.abc import Iterable
 from collections.abc import Sequence
 from typing import final
 
-import attrs
-
 from cotyledon.core import Slot
 from cotyledon.core import WorkerSignal
 from cotyledon.core import assert_never
+from cotyledon.core import record
 from cotyledon.runtime._launch import Child
 from cotyledon.runtime._launch import fork_workers
 from cotyledon.runtime._launch import start_in_context
@@ -42,7 +41,7 @@ START_BLOCKED_SIGNALS = available_signals("SIGTERM", "SIGINT", "SIGHUP")
 """Blocked around the start of a spawn or forkserver worker."""
 
 
-@attrs.define
+@record(frozen=False)
 class WorkerProcess:
     """A live worker process of the master."""
 

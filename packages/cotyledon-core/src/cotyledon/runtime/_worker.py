@@ -34,11 +34,10 @@ from typing import Final
 from typing import NoReturn
 from typing import Protocol
 
-import attrs
-
 from cotyledon.core import ServiceId
 from cotyledon.core import WorkerId
 from cotyledon.core import WorkerReport
+from cotyledon.core import record
 from cotyledon.runtime import _proctitle
 from cotyledon.runtime._control import ControlClient
 from cotyledon.runtime._exits import status_of_system_exit
@@ -82,7 +81,7 @@ class ServiceLike(Protocol):
     def reload(self) -> None: ...
 
 
-@attrs.frozen
+@record
 class WorkerRecipe:
     """How to build the service of one worker slot."""
 
@@ -102,7 +101,7 @@ class WorkerRecipe:
     """The service's heartbeat timeout, which paces the heartbeats sent."""
 
 
-@attrs.frozen
+@record
 class WorkerBootstrap:
     """Everything a new worker process needs; picklable for spawn contexts."""
 
