@@ -18,7 +18,6 @@ PURE_MODULES: Final = frozenset(
     {
         "__future__",
         "abc",
-        "attrs",
         "collections",
         "enum",
         "functools",
