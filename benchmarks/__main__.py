@@ -225,6 +225,37 @@ def render(
     return "\n".join(lines) + "\n"
 
 
+_COMPILE_PATHS = """
+import sysconfig
+paths = {sysconfig.get_paths()[key] for key in ("purelib", "platlib")}
+print("\\n".join(sorted(paths)))
+"""
+
+
+def compile_bytecode(impls: Sequence[Implementation]) -> None:
+    """Write the bytecode of every module that the measured processes import.
+
+    Where ``PYTHONDONTWRITEBYTECODE`` is set, or where the installer did not
+    compile what it installed (uv does not, by default), each process would
+    otherwise compile those modules from source at every start, and the
+    startup figures would measure the compiler instead.
+    """
+    local = [str(path) for path in sorted(REPO.glob("packages/*/src"))]
+    local.append(str(REPO / "benchmarks"))
+    for python in sorted({impl.python for impl in impls}):
+        listed = subprocess.run(
+            [python, "-c", _COMPILE_PATHS], capture_output=True, text=True, check=True
+        )
+        paths = [*listed.stdout.splitlines(), *local]
+        # -j 0: one process per CPU. The files that fail to compile (test
+        # data, code for other Python versions) are not imported.
+        subprocess.run(
+            [python, "-m", "compileall", "-q", "-j", "0", *paths],
+            stdout=subprocess.DEVNULL,
+            check=False,
+        )
+
+
 def measure(settings: Settings, impls: Sequence[Implementation], only: set[str]) -> dict[str, Any]:
     """Run every repetition and return the results in the form of results.json."""
     raise_own_file_limit()
@@ -277,6 +308,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not only <= set(STEPS):
             raise SystemExit(f"unknown scenarios: {', '.join(sorted(only - set(STEPS)))}")
         impls = scenarios.implementations(sys.executable, options.baseline_python)
+        if not options.smoke:
+            compile_bytecode(impls)
         results = measure(settings, impls, only)
 
     # JSON turns the tuple of sizes into a list.
