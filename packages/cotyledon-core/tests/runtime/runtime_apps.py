@@ -705,32 +705,6 @@ class ThreadProbe(Probe):
         super().run()
 
 
-class ThreadlessCalls(Probe):
-    """Reports the thread of each call; no new thread can start once
-    ``run()`` has begun."""
-
-    def run(self) -> None:
-        def fail_to_start(thread: threading.Thread) -> None:
-            raise RuntimeError("can't start new thread")
-
-        threading.Thread.start = fail_to_start  # type: ignore[method-assign,assignment]
-        super().run()
-
-    def reload(self) -> None:
-        report("reload", worker_id=self.worker_id, thread=threading.current_thread().name)
-
-    def terminate(self) -> None:
-        report("terminate", worker_id=self.worker_id, thread=threading.current_thread().name)
-        super().terminate()
-
-
-def threadless_calls_app() -> None:
-    """One worker whose terminate() and reload() find no thread to run in."""
-    manager = cotyledon.ServiceManager()
-    manager.add(ThreadlessCalls, 1)
-    manager.run()
-
-
 def thread_probe_app() -> None:
     """Forty workers, forked back to back: the master reads no report until
     the last fork."""

@@ -143,22 +143,6 @@ def test_sigterm_during_reload_terminates_after(start_app: StartApp, tmp_path: P
     assert status == 0
 
 
-def test_calls_run_in_main_thread_without_a_thread_to_spare(start_app: StartApp) -> None:
-    app = start_app("threadless_calls_app")
-    app.wait_event("run")
-    app.send_signal(signal.SIGHUP)
-    reload = app.wait_event("reload")
-    app.send_signal(signal.SIGTERM)
-    terminate = app.wait_event("terminate")
-    status = app.wait_exit()
-
-    assert reload["thread"] == "MainThread"
-    assert terminate["thread"] == "MainThread"
-    assert status == 0
-    log = app.log_text()
-    assert log.count("could not start a thread for terminate() or reload()") == 2
-
-
 def test_reload_during_reload_completes_last(start_app: StartApp, tmp_path: Path) -> None:
     release = tmp_path / "release"
     app = start_app("stepped_reload_app", env={"RELEASE_FILE": str(release)})
