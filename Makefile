@@ -87,8 +87,14 @@ oslo-service:
 	PYTHON=$(PY) OSLO_SERVICE_VERSION=$(OSLO_SERVICE_VERSION) bash tools/oslo_service/run.sh
 
 # The benchmarks of BENCHMARKS.md, against cotyledon 2.2.0 from PyPI in a
-# virtual environment of its own, with the same interpreter as .venv.
+# virtual environment of its own, with the same interpreter as .venv. This
+# project and the floors run in another one, where cotyledon-core is
+# installed alone, as a service would have it: .venv also holds the
+# testkit, cotyledon-systemd and the development tools, whose .pth files
+# and entry points each master would load at its start. It is installed
+# again at each run, from the sources of the work tree.
 BENCH_BASELINE := $(CURDIR)/.venvs/bench-2.2.0
+BENCH_THIS := $(CURDIR)/.venvs/bench-this
 
 $(BENCH_BASELINE)/.installed: | $(UV)
 	$(UV) venv --quiet --allow-existing --python $(PY) $(BENCH_BASELINE)
@@ -96,7 +102,10 @@ $(BENCH_BASELINE)/.installed: | $(UV)
 	touch $@
 
 bench: $(BIN)/.synced $(BENCH_BASELINE)/.installed
-	$(BIN)/python -m benchmarks --baseline-python $(BENCH_BASELINE)/bin/python
+	$(UV) venv --quiet --allow-existing --python $(PY) $(BENCH_THIS)
+	$(UV) pip install --quiet --reinstall-package cotyledon-core --python $(BENCH_THIS)/bin/python ./packages/cotyledon-core
+	$(BIN)/python -m benchmarks --this-python $(BENCH_THIS)/bin/python \
+	  --baseline-python $(BENCH_BASELINE)/bin/python
 
 clean:
 	rm -rf $(VENV) .venvs .tools .mypy_cache .ruff_cache .hypothesis

@@ -19,7 +19,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +44,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         action="store_true",
         help="one repetition at small sizes, without 2.2.0 unless named; writes no file "
         "unless named",
+    )
+    parser.add_argument(
+        "--this-python",
+        default=sys.executable,
+        help="the interpreter of this project and the floors (default: this one)",
     )
     parser.add_argument("--baseline-python", help="the interpreter of a cotyledon 2.2.0 venv")
     parser.add_argument("--repetitions", type=int, help="override the number of repetitions")
@@ -134,14 +138,13 @@ def machine(impls: Sequence[Implementation]) -> dict[str, Any]:
         "versions": {},
     }
     for impl in impls:
-        if impl.key == THIS:
-            found["versions"][impl.key] = metadata.version("cotyledon-core")
-        elif impl.supervised:
+        if impl.supervised:
+            distribution = "cotyledon-core" if impl.key == THIS else "cotyledon"
             found["versions"][impl.key] = subprocess.run(
                 [
                     impl.python,
                     "-c",
-                    "import importlib.metadata as m; print(m.version('cotyledon'))",
+                    f"import importlib.metadata as m; print(m.version({distribution!r}))",
                 ],
                 capture_output=True,
                 text=True,
@@ -307,7 +310,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         only = set(options.only.split(",")) if options.only else set(STEPS)
         if not only <= set(STEPS):
             raise SystemExit(f"unknown scenarios: {', '.join(sorted(only - set(STEPS)))}")
-        impls = scenarios.implementations(sys.executable, options.baseline_python)
+        impls = scenarios.implementations(options.this_python, options.baseline_python)
         if not options.smoke:
             compile_bytecode(impls)
         results = measure(settings, impls, only)
