@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import pickle
+import sys
 import weakref
 from typing import ClassVar
 
@@ -256,6 +257,23 @@ def test_evolve_runs_validators() -> None:
 def test_evolve_rejects_unknown_field() -> None:
     with pytest.raises(TypeError, match=r"unexpected keyword argument 'z'"):
         evolve(Point(1, 2), z=3)
+
+
+def test_record_replace_method() -> None:
+    # copy.replace() of Python 3.13 calls __replace__.
+    point = Point(1, 2, "a")
+    assert point.__replace__(y=5) == Point(1, 5, "a")  # type: ignore[attr-defined]
+    with pytest.raises(ValueError, match=r"limit must be > 0, got 0"):
+        Checked(1).__replace__(limit=0)  # type: ignore[attr-defined]
+
+
+@pytest.mark.skipif(sys.version_info < (3, 13), reason="copy.replace() is new in Python 3.13")
+def test_copy_replace_of_record() -> None:
+    point = Point(1, 2, "a")
+    moved = copy.replace(point, y=5)  # type: ignore[attr-defined]
+    assert moved == Point(1, 5, "a")
+    assert type(moved) is Point
+    assert copy.replace(Counter(1, ["a"]), count=2) == Counter(2, ["a"])  # type: ignore[attr-defined]
 
 
 def test_evolve_rejects_non_record() -> None:

@@ -20,8 +20,9 @@ by value or by identity, ordering, a cached hash, defaults, factories,
 converters, validators and keyword-only fields. A record class has
 ``__slots__`` (with ``__weakref__``), a ``__repr__`` of the form
 ``Name(a=1, b='x')`` and ``__match_args__``, and it pickles and copies field
-by field. Two records are equal when they are of the same class and their
-fields are equal. A frozen record is hashable and raises
+by field. ``copy.replace()`` (Python 3.13) works as ``evolve()`` does. Two
+records are equal when they are of the same class and their fields are
+equal. A frozen record is hashable and raises
 ``FrozenRecordError`` on assignment. A mutable record with equality by
 value is unhashable. Validators run in ``__init__``, and so in
 ``evolve()``, but not on assignment to a field of a mutable record.
@@ -304,6 +305,9 @@ def _make_methods(
     for name, method in methods.items():
         if method is not None:
             method.__qualname__ = f"{cls.__qualname__}.{name}"
+    # copy.replace() of Python 3.13 calls it, as it does for attrs classes
+    # and dataclasses.
+    methods["__replace__"] = _replace
     if frozen:
         methods["__setattr__"] = _frozen_setattr
         methods["__delattr__"] = _frozen_delattr
@@ -614,6 +618,10 @@ def _make_setstate(names: tuple[str, ...]) -> Callable[[Any, tuple[Any, ...]], N
             object.__setattr__(self, name, value)
 
     return __setstate__
+
+
+def _replace(self: Any, /, **changes: Any) -> Any:
+    return evolve(self, **changes)
 
 
 def _frozen_setattr(self: Any, name: str, value: object) -> None:
