@@ -124,6 +124,13 @@ def test_record_repr_of_local_class() -> None:
     assert repr(Local(1)) == "Local(value=1)"
 
 
+def test_record_repr_of_subclass() -> None:
+    class Labelled(Point):
+        pass
+
+    assert repr(Labelled(1, 2)) == "Labelled(x=1, y=2, label='origin')"
+
+
 def test_record_eq_by_type_and_values() -> None:
     assert Point(1, 2) == Point(1, 2)
     assert Point(1, 2) != Point(1, 3)

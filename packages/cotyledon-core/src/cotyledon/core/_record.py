@@ -284,7 +284,7 @@ def _make_methods(
 ) -> dict[str, Any]:
     """Return the methods of the record, except ``__init__``."""
     methods: dict[str, Any] = {
-        "__repr__": _make_repr(cls, names),
+        "__repr__": _make_repr(names),
         "__getstate__": _make_getstate(names),
         "__setstate__": _make_setstate(names),
     }
@@ -544,11 +544,11 @@ def _make_key(names: tuple[str, ...]) -> Callable[[Any], Any]:
     return operator.attrgetter(*names)
 
 
-def _make_repr(cls: type[Any], names: tuple[str, ...]) -> Callable[[Any], str]:
-    # The name without the "<locals>" part of a class defined in a function.
-    name = cls.__qualname__.rpartition(">.")[2]
-
+def _make_repr(names: tuple[str, ...]) -> Callable[[Any], str]:
     def __repr__(self: Any) -> str:
+        # The name of the instance's class, which may be a subclass, without
+        # the "<locals>" part of a class defined in a function.
+        name = self.__class__.__qualname__.rpartition(">.")[2]
         parts = ", ".join(f"{field_name}={getattr(self, field_name)!r}" for field_name in names)
         return f"{name}({parts})"
 
