@@ -303,6 +303,36 @@ def test_record_pickle_drops_cached_hash() -> None:
     assert hash(pickle.loads(pickle.dumps(version))) == hash(version)
 
 
+def _new_instance(cls: type[object]) -> object:
+    return cls.__new__(cls)
+
+
+class _AttrsPickled:
+    """Pickles as an attrs class of slots did: a new instance of the class,
+    then a dict of the field values by name as its state. (Pickle accepts
+    copyreg.__newobj__ for instances of the class alone.)"""
+
+    def __init__(self, cls: type[object], state: dict[str, object]) -> None:
+        self.cls = cls
+        self.state = state
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (_new_instance, (self.cls,), self.state)
+
+
+def test_record_unpickles_state_by_name() -> None:
+    data = pickle.dumps(_AttrsPickled(Version, {"major": 1, "minor": 2}))
+    version = pickle.loads(data)
+    assert version == Version(1, 2)
+    assert hash(version) == hash(Version(1, 2))
+
+
+def test_record_unpickle_rejects_missing_field() -> None:
+    data = pickle.dumps(_AttrsPickled(Point, {"x": 1, "label": "a"}))
+    with pytest.raises(TypeError, match=r"pickled state is missing the fields 'y'"):
+        pickle.loads(data)
+
+
 def test_record_copy_and_deepcopy() -> None:
     counter = Counter(1, ["a"])
     shallow = copy.copy(counter)

@@ -611,8 +611,19 @@ def _make_getstate(names: tuple[str, ...]) -> Callable[[Any], tuple[Any, ...]]:
     return __getstate__
 
 
-def _make_setstate(names: tuple[str, ...]) -> Callable[[Any, tuple[Any, ...]], None]:
-    def __setstate__(self: Any, state: tuple[Any, ...]) -> None:
+def _make_setstate(names: tuple[str, ...]) -> Callable[[Any, Any], None]:
+    def __setstate__(self: Any, state: tuple[Any, ...] | dict[str, Any]) -> None:
+        if isinstance(state, dict):
+            # A pickle made while the class was an attrs class keeps its
+            # fields in a dict by name. Read as a tuple, that dict would set
+            # each field to a field name.
+            missing = [name for name in names if name not in state]
+            if missing:
+                raise TypeError(
+                    f"cannot unpickle {type(self).__qualname__}: the pickled state is "
+                    f"missing the fields {', '.join(map(repr, missing))}"
+                )
+            state = tuple(state[name] for name in names)
         for name, value in zip(names, state, strict=True):
             # object's own __setattr__: the record's raises, being frozen.
             object.__setattr__(self, name, value)
