@@ -1168,6 +1168,31 @@ def test_reload_completes_on_latest_report(
     assert AnnounceReloaded() in latest.commands
 
 
+def test_reload_report_during_new_hooks_waits(
+    web_spec: ServiceSpec, fake_clock: FakeClock, seeded_random: Random
+) -> None:
+    # The worker finishes the first reload while the hooks of a second
+    # request run, before the supervisor has signalled it again.
+    supervisor = Supervisor([evolve(web_spec, workers=1)], random=seeded_random)
+    pid = _start(supervisor, fake_clock)[_slot(web_spec, 0)]
+    first = fake_clock.advance(1.0)
+    _reload(supervisor, first)
+    supervisor.handle(ReloadRequested(), fake_clock.advance(1.0))
+
+    during_hooks = supervisor.handle(
+        WorkerReported(pid, WorkerReport.RELOADED, first + 0.5), fake_clock.advance(0.1)
+    )
+    second = fake_clock.advance(0.1)
+    hooks_done = supervisor.handle(ReloadHooksDone(cancelled=False), second)
+    latest = supervisor.handle(
+        WorkerReported(pid, WorkerReport.RELOADED, second + 0.5), fake_clock.advance(0.5)
+    )
+
+    assert AnnounceReloaded() not in during_hooks.commands
+    assert AnnounceReloaded() not in hooks_done.commands
+    assert AnnounceReloaded() in latest.commands
+
+
 def test_reload_of_unready_worker_waits_for_reload(
     web_spec: ServiceSpec, fake_clock: FakeClock, seeded_random: Random
 ) -> None:

@@ -891,7 +891,14 @@ class Supervisor:
             self._announced_ready = True
             self._revision += 1
             out.append(AnnounceReady())
-        if self._reloading is not None and not self._reloading and not self._replacements:
+        # While the hooks of a newer request run, the workers have not been
+        # signalled for it yet, so the reload is not over.
+        if (
+            self._reloading is not None
+            and not self._reloading
+            and not self._replacements
+            and not self._reload_hooks_running
+        ):
             self._reloading = None
             self._revision += 1
             out.append(AnnounceReloaded(failed=self._reload_failed))
