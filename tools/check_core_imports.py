@@ -25,6 +25,7 @@ PURE_MODULES: Final = frozenset(
         "itertools",
         "math",
         "operator",
+        "reprlib",
         "typing",
         "typing_extensions",
         "uuid",

@@ -131,6 +131,17 @@ def test_record_repr_of_subclass() -> None:
     assert repr(Labelled(1, 2)) == "Labelled(x=1, y=2, label='origin')"
 
 
+def test_record_repr_of_record_containing_itself() -> None:
+    @record(frozen=False)
+    class Node:
+        next: object = None
+
+    node = Node()
+    node.next = node
+
+    assert repr(node) == "Node(next=...)"
+
+
 def test_record_eq_by_type_and_values() -> None:
     assert Point(1, 2) == Point(1, 2)
     assert Point(1, 2) != Point(1, 3)

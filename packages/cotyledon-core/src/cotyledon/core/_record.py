@@ -31,6 +31,7 @@ value is unhashable. Validators run in ``__init__``, and so in
 from __future__ import annotations
 
 import operator
+import reprlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 from typing import Any
@@ -545,6 +546,8 @@ def _make_key(names: tuple[str, ...]) -> Callable[[Any], Any]:
 
 
 def _make_repr(names: tuple[str, ...]) -> Callable[[Any], str]:
+    # A mutable record may contain itself: its repr shows "..." there.
+    @reprlib.recursive_repr()
     def __repr__(self: Any) -> str:
         # The name of the instance's class, which may be a subclass, without
         # the "<locals>" part of a class defined in a function.
