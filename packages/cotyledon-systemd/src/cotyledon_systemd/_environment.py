@@ -201,8 +201,8 @@ def systemd_environment() -> SystemdEnvironment:
 
 def taken_environment() -> SystemdEnvironment | None:
     """Return what ``systemd_environment()`` or the entry point took, or
-    None before either looked; unlike ``systemd_environment()``, never take
-    anything."""
+    None before either looked. Unlike ``systemd_environment()``, it never
+    takes anything."""
     global _taken  # noqa: PLW0603
     with _lock:
         if _taken is None:

@@ -436,7 +436,8 @@ def _one_line(text: str) -> str:
 
 def create_from_environment() -> SystemdListener | None:
     """Take the systemd variables and return a listener for their
-    ``NOTIFY_SOCKET``; the part of ``create_listener`` that needs this module.
+    ``NOTIFY_SOCKET``. This is the part of ``create_listener`` that needs
+    this module.
 
     Returns None when this process already made a ``SystemdListener`` and
     when ``NOTIFY_SOCKET`` is unset. Raises ``InvalidNotifySocketError``
