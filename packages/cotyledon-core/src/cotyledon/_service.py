@@ -61,15 +61,16 @@ class Service:
     def terminate(self) -> None:
         """Stop the work gracefully; the worker exits when this returns.
 
-        The master kills the worker if this takes longer than the graceful
-        shutdown timeout.
+        Runs in the worker's main thread while ``run()`` may still run in
+        its own. The master kills the worker if this takes longer than the
+        graceful shutdown timeout.
         """
 
     def reload(self) -> None:
         """Reload the service, on SIGHUP to the master.
 
-        Runs in the thread that runs ``terminate()``, so a stop requested
-        during a reload runs ``terminate()`` once this returns. By default,
+        Runs in the worker's main thread, as ``terminate()`` does, so a stop
+        requested during a reload runs ``terminate()`` once this returns. By default,
         the worker stops gracefully and the master starts a new one in its
         place.
         """

@@ -163,6 +163,25 @@ def exit_status_app() -> None:
     manager.run()
 
 
+class Unfinished(cotyledon.Service):
+    """Reports, then never returns from its constructor."""
+
+    name = "unfinished"
+    graceful_shutdown_timeout = 1
+
+    def __init__(self, worker_id: WorkerId) -> None:
+        super().__init__(worker_id)
+        report("init", service=self.name, worker_id=worker_id)
+        threading.Event().wait()
+
+
+def unfinished_app() -> None:
+    """One worker that never gets past its service's constructor."""
+    manager = cotyledon.ServiceManager()
+    manager.add(Unfinished, 1)
+    manager.run()
+
+
 def stubborn_app() -> None:
     manager = cotyledon.ServiceManager(graceful_shutdown_timeout=30)
     names = {manager.add(Stubborn, 1): "stubborn", manager.add(Probe, 1): "probe"}
@@ -557,6 +576,20 @@ def slow_reload_app() -> None:
     manager.run()
 
 
+class BriefSlowReload(SlowReload):
+    """A slow reload whose worker may take 1 s to stop gracefully."""
+
+    graceful_shutdown_timeout = 1
+
+
+def brief_slow_reload_app() -> None:
+    """One worker whose reload() waits for the test, with a graceful
+    shutdown timeout of 1 s."""
+    manager = cotyledon.ServiceManager()
+    manager.add(BriefSlowReload, 1)
+    manager.run()
+
+
 class SteppedReload(Probe):
     """Reload number N (from 1) waits until the file ``RELEASE_FILE``-N exists."""
 
@@ -689,7 +722,9 @@ def fork_from_run_app() -> None:
 
 def fork_in_calls_app() -> None:
     """One worker that forks from reload() and terminate(), with a trace
-    function set for new threads."""
+    function set in the main thread, which a forked worker keeps, and for
+    new threads."""
+    sys.settrace(_trace_service_calls)
     threading.settrace(_trace_service_calls)
     manager = cotyledon.ServiceManager()
     manager.add(ForkInCalls, 1)

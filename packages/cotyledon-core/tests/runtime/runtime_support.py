@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -18,6 +19,17 @@ def is_running(pid: int) -> bool:
     """Tell whether a process exists and is not a zombie."""
     info = read_process(pid)
     return info is not None and info.state != "Z"
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """Return the CPU time that a process has used, or None if it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat_file:
+            stat = stat_file.read()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def run_events(harness: ManagerProcess, service: str, after: int = 0) -> list[ProbeEvent]:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from runtime_support import StartApp
+from runtime_support import cpu_seconds
 from runtime_support import is_running
 
 
@@ -62,13 +63,51 @@ def test_master_death_bounds_hanging_terminate(start_app: StartApp) -> None:
 
     os.kill(app.pid, signal.SIGKILL)
     app.wait_event("terminate", service="stubborn", timeout=5)
+    cpu_at_terminate = cpu_seconds(stubborn.pid)
+    assert cpu_at_terminate is not None
+    cpu_seen = [cpu_at_terminate]
 
-    # Without its master, the worker enforces its own graceful timeout (1 s).
-    app.wait_for(
-        lambda: not is_running(stubborn.pid), timeout=10, what="the stubborn worker to exit"
-    )
+    def exited() -> bool:
+        cpu = cpu_seconds(stubborn.pid)
+        if cpu is not None and is_running(stubborn.pid):
+            cpu_seen.append(cpu)
+            return False
+        return True
+
+    # Without its master, the worker enforces its own graceful timeout (1 s),
+    # and sleeps until then: the dead master's pidfd stays readable, and
+    # waiting on it again would spin.
+    app.wait_for(exited, timeout=10, what="the stubborn worker to exit")
+    assert cpu_seen[-1] - cpu_at_terminate < 0.25, cpu_seen
     app.wait_for(lambda: not is_running(probe.pid), timeout=5, what="the probe worker to exit")
-    assert "did not return within 1.0 s after the master died" in app.log_text()
+    assert "did not end within 1.0 s after the master died" in app.log_text()
+
+
+def test_master_death_ends_stuck_constructor(start_app: StartApp) -> None:
+    app = start_app("unfinished_app")
+    init = app.wait_event("init")
+
+    os.kill(app.pid, signal.SIGKILL)
+    # No service to terminate yet: the worker ends at its graceful
+    # shutdown timeout (1 s).
+    app.wait_for(lambda: not is_running(init.pid), timeout=10, what="the worker to exit")
+    assert "did not end within 1.0 s after the master died" in app.log_text()
+
+
+def test_master_death_bounds_hanging_reload(start_app: StartApp, tmp_path: Path) -> None:
+    app = start_app("brief_slow_reload_app", env={"RELEASE_FILE": str(tmp_path / "release")})
+    app.wait_event("run")
+    app.send_signal(signal.SIGHUP)
+    reload_start = app.wait_event("reload_start")
+
+    os.kill(app.pid, signal.SIGKILL)
+    # reload() never returns, so terminate() never starts. The master
+    # watch still ends the worker at its graceful shutdown timeout (1 s).
+    app.wait_for(lambda: not is_running(reload_start.pid), timeout=10, what="the worker to exit")
+    log = app.log_text()
+    assert f"master process {app.pid} is gone; terminating" in log
+    assert "did not end within 1.0 s after the master died" in log
+    assert not [e for e in app.events if e.kind in ("reload_end", "terminate")]
 
 
 def test_sigterm_from_elsewhere_is_bounded(start_app: StartApp) -> None:

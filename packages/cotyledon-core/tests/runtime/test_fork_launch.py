@@ -148,7 +148,7 @@ def test_forked_workers_report_without_a_thread(start_app: StartApp) -> None:
     threads = app.wait_events("threads", 40)
 
     for event in threads:
-        assert event["names"] == ["MainThread", "cotyledon-calls", "cotyledon-run"], event
+        assert event["names"] == ["MainThread", "cotyledon-run", "cotyledon-watch"], event
     app.send_signal(signal.SIGTERM)
     assert app.wait_exit() == 0
 

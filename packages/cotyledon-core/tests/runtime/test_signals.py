@@ -138,9 +138,30 @@ def test_sigterm_during_reload_terminates_after(start_app: StartApp, tmp_path: P
 
     kinds = [event.kind for event in app.events]
     assert kinds.index("reload_end") < kinds.index("terminate")
-    assert reload_start["thread"] == "cotyledon-calls"
-    assert terminate["thread"] == "cotyledon-calls"
+    assert reload_start["thread"] == "MainThread"
+    assert terminate["thread"] == "MainThread"
     assert status == 0
+
+
+def test_sigint_during_reload_waits_for_it(start_app: StartApp, tmp_path: Path) -> None:
+    release = tmp_path / "release"
+    app = start_app("slow_reload_app", env={"RELEASE_FILE": str(release)})
+    app.wait_event("run")
+    app.send_signal(signal.SIGHUP)
+    reload_start = app.wait_event("reload_start")
+    assert reload_start["thread"] == "MainThread"
+
+    # The main thread reads the signal once reload() has returned.
+    os.kill(reload_start.pid, signal.SIGINT)
+    release.touch()
+    app.wait_for(lambda: not is_running(reload_start.pid), timeout=10, what="the worker to exit")
+    exited = app.wait_event("worker_exited", worker_pid=reload_start.pid)
+    assert exited["exit_code"] == 1
+    kinds = [event.kind for event in app.events]
+    assert kinds.index("reload_end") < kinds.index("worker_exited")
+    assert f"slow(0) [{reload_start.pid}] interrupted, exiting now" in app.log_text()
+    app.send_signal(signal.SIGTERM)
+    assert app.wait_exit() == 0
 
 
 def test_reload_during_reload_completes_last(start_app: StartApp, tmp_path: Path) -> None:

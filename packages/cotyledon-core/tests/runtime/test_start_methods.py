@@ -89,6 +89,6 @@ def test_reports_need_no_thread_while_master_stalls(
     finally:
         app.send_signal(signal.SIGCONT)
 
-    assert threads["names"] == ["MainThread", "cotyledon-calls", "cotyledon-run"]
+    assert threads["names"] == ["MainThread", "cotyledon-run", "cotyledon-watch"]
     app.send_signal(signal.SIGTERM)
     assert app.wait_exit() == 0

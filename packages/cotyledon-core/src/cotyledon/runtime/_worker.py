@@ -1,16 +1,15 @@
 """The worker side: the process that runs one instance of a service.
 
-The main thread of a worker runs a small event loop, like the master's: it
-waits on the signal wakeup pipe and on the master's pidfd, and acts on what
-arrives. The service's ``run()`` runs in a thread of its own, as in
-cotyledon 2.x, and ``terminate()`` and ``reload()`` run one after the other
-in a second one, so that the main thread always stays free to notice
-signals and the master's death. Both threads start with the worker: a stop
-or a reload never waits for a new thread, and never fails for want of one.
-Starting the second one on demand saves a new worker about 0.2 ms of CPU,
-but the first reload of 16 workers then took 6.6 ms instead of 4.0 ms
-(measured with the benchmark's reload scenario). The worker process ends
-through ``exit_worker`` only, from the main thread.
+The main thread of a worker waits on the signal wakeup pipe and acts on the
+signals it reads, as the master's loop does. It runs ``terminate()`` and
+``reload()`` itself, as cotyledon 2.x did, as soon as it has read their
+signal, with no other thread to wake on the way; the signals that come
+meanwhile are read once the call returns. The service's ``run()`` runs in
+a thread of its own, also as in 2.x, and the worker ends at once if it
+raises or calls ``sys.exit()``. A third thread watches the master from
+the worker's start: its death is noticed whatever the main thread is
+doing, in the service's constructor or in a call that never returns, and
+the worker then ends within its graceful shutdown timeout.
 """
 
 from __future__ import annotations
@@ -54,7 +53,7 @@ from cotyledon.runtime._signals import unblock
 LOG = logging.getLogger(__name__)
 
 _MAX_WAIT: Final = 86_400.0
-"""The maximum wait of the worker's loop, in seconds."""
+"""The longest single sleep of the master watch, in seconds."""
 
 # Signals that the master blocks around a spawn, so that a new child cannot
 # run one of the master's handlers before it has installed its own. Plain
@@ -178,19 +177,16 @@ class _WorkerLoop:
         recipe = bootstrap.recipe
         self._boot = recipe
         self._master_pid = bootstrap.master_pid
-        self._title = f"{recipe.service_name}({recipe.worker_id}) [{os.getpid()}]"
-        self._results: queue.SimpleQueue[int] = queue.SimpleQueue()
+        self._pid = os.getpid()
+        self._title = f"{recipe.service_name}({recipe.worker_id}) [{self._pid}]"
+        # The calls that the main thread runs next, in order: a terminate()
+        # queued during a reload runs once the reload has returned.
         self._calls: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
-        # Guards _reloading and _reload_pending, which the main thread and
-        # the calls thread share. A terminate() queued during a reload runs
-        # once the reload has returned, on the same thread.
-        self._reload_lock = threading.Lock()
+        # Guards _terminating, which the master watch sets too.
+        self._terminate_lock = threading.Lock()
         self._terminating = False
-        self._reload_pending = False
-        self._reloading = False
-        # When the main thread received the latest reload request.
+        # When the main thread read the latest reload request.
         self._reload_received_at = 0.0
-        self._terminate_deadline: float | None = None
 
         # The wakeup pipe first: a forked worker still has the master's.
         self._wakeup = SignalWakeup(caught=_CAUGHT_SIGNALS, ignored=_IGNORED_SIGNALS)
@@ -220,6 +216,10 @@ class _WorkerLoop:
 
     def run(self) -> NoReturn:
         boot = self._boot
+        # The master's death is watched from here on, so that a constructor
+        # or an on_new_worker hook that never returns cannot leave the
+        # worker behind. A worker that cannot start this thread fails here.
+        threading.Thread(target=self._watch_master, name="cotyledon-watch", daemon=True).start()
         try:
             service: ServiceLike = boot.factory(boot.worker_id, *boot.args, **boot.kwargs)
         except SystemExit as exc:
@@ -240,47 +240,63 @@ class _WorkerLoop:
             "on_new_worker", list(boot.new_worker_hooks), boot.service_id, boot.worker_id, service
         )
 
-        # A worker that cannot start this thread fails here, before run().
-        threading.Thread(target=self._serve_calls, name="cotyledon-calls", daemon=True).start()
         threading.Thread(target=self._call_run, name="cotyledon-run", daemon=True).start()
-        self._loop()
-
-    def _loop(self) -> NoReturn:
-        watched = self._master.fd
-        wait = _read_waiter([self._wakeup.fd] if watched is None else [self._wakeup.fd, watched])
+        wait = _read_waiter([self._wakeup.fd])
         while True:
-            ready = wait(self._timeout())
-            for byte in self._wakeup.drain():
+            wait(None)
+            # Signals read together count once each: a burst of SIGHUP that
+            # came during a reload requests one more reload, not many.
+            for byte in dict.fromkeys(self._wakeup.drain()):
                 if byte:
                     self._on_signal(byte)
-            if not self._results.empty():
-                exit_worker(self._results.get())
-            # With a pidfd, the master is checked only when its pidfd is
-            # readable, not at every signal or reload.
-            check_master = watched is None or watched in ready
-            if check_master and not self._terminating and not self._master.master_alive():
-                self._on_master_death()
-            if (
-                self._terminate_deadline is not None
-                and time.monotonic() >= self._terminate_deadline
-            ):
-                LOG.error(
-                    "Worker %s: terminate() did not return within %s s after the "
-                    "master died; exiting",
-                    self._title,
-                    self._boot.graceful_shutdown_timeout,
-                )
-                exit_worker(1)
+            self._run_calls()
 
-    def _timeout(self) -> float | None:
-        timeouts = []
-        if not self._terminating and self._master.poll_interval is not None:
-            timeouts.append(self._master.poll_interval)
-        if self._terminate_deadline is not None:
-            timeouts.append(max(0.0, self._terminate_deadline - time.monotonic()))
-        # poll() takes at most 2**31 - 1 ms (about 24.8 days), and a graceful
-        # shutdown timeout may be longer: the loop then wakes once a day.
-        return min(_MAX_WAIT, *timeouts) if timeouts else None
+    def _run_calls(self) -> None:
+        """Run the queued calls of the service, in the main thread."""
+        while True:
+            try:
+                call = self._calls.get_nowait()
+            except queue.Empty:
+                return
+            call()
+            if os.getpid() != self._pid:
+                # A child that the call forked and that came back here ends,
+                # as it would end after the call in a thread of its own.
+                exit_worker(0)
+
+    def _watch_master(self) -> None:
+        """Wait for the master's death, then bound the worker's stop.
+
+        Runs in a thread of its own, so that the death is noticed while the
+        main thread runs ``reload()`` or ``terminate()``, however long they
+        take. With a pidfd the thread sleeps until the master exits;
+        otherwise it checks every ``poll_interval`` seconds.
+        """
+        fd = self._master.fd
+        wait = None if fd is None else _read_waiter([fd])
+        while True:
+            if wait is not None:
+                wait(None)
+            else:
+                time.sleep(self._master.poll_interval or 0.0)
+            if not self._master.master_alive():
+                break
+        LOG.warning(
+            "Worker %s: master process %d is gone; terminating", self._title, self._master_pid
+        )
+        timeout = self._boot.graceful_shutdown_timeout
+        deadline = None if timeout is None else time.monotonic() + timeout
+        self._begin_terminate()
+        if deadline is None:
+            return
+        while (left := deadline - time.monotonic()) > 0:
+            time.sleep(min(left, _MAX_WAIT))
+        LOG.error(
+            "Worker %s did not end within %s s after the master died; exiting",
+            self._title,
+            timeout,
+        )
+        exit_worker(1)
 
     def _on_signal(self, signum: int) -> None:
         if signum == signal.SIGTERM:
@@ -291,108 +307,62 @@ class _WorkerLoop:
         elif signum == getattr(signal, "SIGHUP", None):
             self._begin_reload()
 
-    def _on_master_death(self) -> None:
-        LOG.warning(
-            "Worker %s: master process %d is gone; terminating", self._title, self._master_pid
-        )
-        timeout = self._boot.graceful_shutdown_timeout
-        if timeout is not None:
-            self._terminate_deadline = time.monotonic() + timeout
-        self._begin_terminate()
-
     def _begin_terminate(self) -> None:
-        if self._terminating:
-            return
-        self._terminating = True
+        with self._terminate_lock:
+            if self._terminating:
+                return
+            self._terminating = True
         LOG.info("Worker %s terminating", self._title)
         # The master bounds the stop, which it may not have sent itself.
         self._control.send(WorkerReport.TERMINATING)
         self._calls.put(self._call_terminate)
+        # The main thread may be waiting for a signal: this comes from the
+        # master watch.
+        self._wakeup.wake()
 
     def _begin_reload(self) -> None:
         if self._terminating:
             LOG.info("Worker %s is terminating; reload skipped", self._title)
             return
-        with self._reload_lock:
-            self._reload_received_at = time.monotonic()
-            if self._reloading:
-                # Coalesce: the running reload is followed by exactly one more.
-                self._reload_pending = True
-                return
-            self._reloading = True
+        self._reload_received_at = time.monotonic()
         LOG.info("Worker %s reloading", self._title)
         self._calls.put(self._call_reload)
 
-    def _serve_calls(self) -> None:
-        """Run the service's ``terminate()`` and ``reload()`` calls, in order."""
-        pid = os.getpid()
-        while True:
-            call = self._calls.get()
-            try:
-                call()
-            except BaseException:
-                LOG.exception("Worker %s: a call to the service failed", self._title)
-                self._finish(1)
-            if os.getpid() != pid:
-                # A child that the call forked and that came back here: its
-                # thread ends, and with it the child, as it would end after
-                # the call in a thread of its own.
-                return
-
-    def _finish(self, status: int) -> None:
-        """Ask the main thread to end the worker with ``status``."""
-        self._results.put(status)
-        self._wakeup.wake()
-
     def _call_run(self) -> None:
+        """Run ``run()``; the worker ends at once if it raises or exits."""
         if not self._boot.announces_readiness:
             self._reporter.ready()
         try:
             self._service.run()
         except SystemExit as exc:
-            self._finish(status_of_system_exit(exc))
+            exit_worker(status_of_system_exit(exc))
         except BaseException:
             LOG.exception("Worker %s: run() raised", self._title)
-            self._finish(1)
-        else:
-            LOG.debug("Worker %s: run() returned; waiting for a signal", self._title)
+            exit_worker(1)
+        LOG.debug("Worker %s: run() returned; waiting for a signal", self._title)
 
-    def _call_terminate(self) -> None:
+    def _call_terminate(self) -> NoReturn:
         try:
             self._service.terminate()
         except SystemExit as exc:
-            self._finish(status_of_system_exit(exc))
+            exit_worker(status_of_system_exit(exc))
         except BaseException:
             LOG.exception("Worker %s: terminate() raised", self._title)
-            self._finish(1)
-        else:
-            self._finish(0)
+            exit_worker(1)
+        exit_worker(0)
 
     def _call_reload(self) -> None:
-        """Call ``reload()`` until no reload request is pending.
-
-        The check for a pending request and the end of the reloading state
-        are one step under the lock: a request that came between them
-        would otherwise find a reload in progress and never get its own.
-        """
-        while True:
-            # The report carries the time of the latest request that this
-            # reload covers: the master waits for a report of a reload
-            # received after its own latest request.
-            with self._reload_lock:
-                received_at = self._reload_received_at
-            try:
-                self._service.reload()
-            except SystemExit as exc:
-                self._finish(status_of_system_exit(exc))
-                return
-            except BaseException:
-                LOG.exception("Worker %s: reload() raised", self._title)
-                self._finish(1)
-                return
-            self._control.send(WorkerReport.RELOADED, received_at)
-            with self._reload_lock:
-                if not self._reload_pending or self._terminating:
-                    self._reloading = False
-                    return
-                self._reload_pending = False
+        if self._terminating:
+            return
+        # The report carries the time of the request that this reload
+        # covers: the master waits for a report of a reload received after
+        # its own latest request.
+        received_at = self._reload_received_at
+        try:
+            self._service.reload()
+        except SystemExit as exc:
+            exit_worker(status_of_system_exit(exc))
+        except BaseException:
+            LOG.exception("Worker %s: reload() raised", self._title)
+            exit_worker(1)
+        self._control.send(WorkerReport.RELOADED, received_at)
