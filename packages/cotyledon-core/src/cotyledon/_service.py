@@ -35,10 +35,18 @@ class Service:
     not when ``run()`` starts. The service's ``startup_timeout`` bounds the
     wait."""
 
+    _name_is_default: ClassVar[bool] = True
+    """True when ``name`` comes from the class name, so a subclass gets its own."""
+
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        if cls.name is None:
+        # A subclass inherits a name set in a class body. A default name
+        # belongs to its own class only, so each subclass gets a new one.
+        if cls.__dict__.get("name") is not None:
+            cls._name_is_default = False
+        elif cls.name is None or cls._name_is_default:
             cls.name = cls.__name__
+            cls._name_is_default = True
 
     def __init__(self, worker_id: WorkerId) -> None:
         """Create the service of one worker.

@@ -115,6 +115,18 @@ def test_service_name_defaults_to_class_name() -> None:
     assert Named.name == "custom"
 
 
+def test_subclass_gets_own_default_name() -> None:
+    class Derived(Unnamed):
+        pass
+
+    class DerivedNamed(Named):
+        pass
+
+    assert Derived.name == "Derived"
+    assert Unnamed.name == "Unnamed"
+    assert DerivedNamed.name == "custom"
+
+
 def test_service_keeps_worker_id() -> None:
     service = Unnamed(cotyledon.types.WorkerId(4))
 
