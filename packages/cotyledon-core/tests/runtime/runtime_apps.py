@@ -291,6 +291,22 @@ def failing_hooks_app() -> None:
     manager.run()
 
 
+def exiting_hooks_app() -> None:
+    """Hooks that call sys.exit(), each followed by one that reports."""
+    manager = cotyledon.ServiceManager()
+    service_id = manager.add(Probe, 1)
+
+    def exiting_reload() -> None:
+        sys.exit(4)
+
+    def exiting_terminate() -> None:
+        sys.exit(5)
+
+    manager.register_hooks(on_reload=exiting_reload, on_terminate=exiting_terminate)
+    _report_hooks(manager, {service_id: "probe"})
+    manager.run()
+
+
 def many_workers_app() -> None:
     """Ten workers, for signals that arrive while they start."""
     manager = cotyledon.ServiceManager()

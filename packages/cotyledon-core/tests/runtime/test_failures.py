@@ -33,6 +33,26 @@ def test_raising_hooks_are_logged_and_skipped(start_app: StartApp) -> None:
     assert status == 0
 
 
+def test_master_hook_sys_exit_is_logged(start_app: StartApp) -> None:
+    app = start_app("exiting_hooks_app")
+    first = app.wait_event("run")
+
+    app.send_signal(signal.SIGHUP)
+    app.wait_event("hook_reload")
+    reloaded = app.wait_event("reload")
+    app.send_signal(signal.SIGTERM)
+    terminated = app.wait_event("terminate")
+    status = app.wait_exit()
+
+    log = app.log_text()
+    assert "SystemExit: 4" in log
+    assert "SystemExit: 5" in log
+    assert [e.kind for e in app.events].count("hook_terminate") == 1
+    assert reloaded.pid == first.pid
+    assert terminated.pid == first.pid
+    assert status == 0
+
+
 def test_sigterm_during_startup_leaves_nothing(start_app: StartApp) -> None:
     app = start_app("many_workers_app")
     app.wait_event("manager_ready")

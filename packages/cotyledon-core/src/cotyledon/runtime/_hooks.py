@@ -50,6 +50,8 @@ def run_hooks(kind: str, hooks: list[Callable[..., None]], *args: object) -> boo
         except CancelReload as exc:
             LOG.warning("The %s hook %r cancelled the reload: %s", kind, hook, exc)
             cancelled = True
-        except Exception:
+        except BaseException:
+            # This catches sys.exit() in a hook too. In the master, it would
+            # otherwise end the loop with no log line and no stop of the workers.
             LOG.exception("The %s hook %r raised; the next hooks still run", kind, hook)
     return cancelled
