@@ -186,6 +186,30 @@ def test_processes_left_by_worker_get_sigterm_first(start_app: StartApp, tmp_pat
     assert app.wait_exit() == 0
 
 
+def test_orphaned_worker_ends_its_helpers(start_app: StartApp, tmp_path: Path) -> None:
+    app = start_app("helpers_app", env={"HELPER_DIR": str(tmp_path)})
+    run = app.wait_event("run")
+    helpers = run["helpers"]
+
+    os.kill(app.pid, signal.SIGKILL)
+
+    # Without its master, the worker sends SIGTERM to its group as it ends.
+    # It waits for its helpers, and kills the group at its graceful
+    # shutdown timeout (1 s).
+    app.wait_for(
+        (tmp_path / "cleans-up.done").exists,
+        what="the helper's clean-up on SIGTERM",
+        poll_interval=0.02,
+    )
+    pids = [run.pid, helpers["ignores"], helpers["cleans-up"]]
+    app.wait_for(
+        lambda: not any(is_running(pid) for pid in pids),
+        timeout=10,
+        what="the worker and its helpers to end",
+    )
+    assert "killing it and its process group with SIGKILL" in app.log_text()
+
+
 def test_exiting_master_waits_for_worker_helpers(start_app: StartApp, tmp_path: Path) -> None:
     app = start_app("helpers_app", env={"HELPER_DIR": str(tmp_path)})
     helpers = app.wait_event("run")["helpers"]

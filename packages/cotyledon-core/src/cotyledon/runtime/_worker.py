@@ -121,13 +121,46 @@ def exit_worker(status: int) -> NoReturn:
     ``os._exit`` skips the atexit handlers, which in a forked worker are the
     master's, and never waits for the service's threads.
     """
+    _flush_output()
+    os._exit(status)
+
+
+def _flush_output() -> None:
     for handler in logging.getLogger().handlers:
         with contextlib.suppress(Exception):
             handler.flush()
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):
             stream.flush()
-    os._exit(status)
+
+
+def _signal_own_group(signum: int) -> None:
+    """Send ``signum`` to the process group that this worker leads, itself
+    included. A process that leads no group, such as a child that the
+    service forked, sends nothing."""
+    if not hasattr(os, "killpg") or os.getpgrp() != os.getpid():
+        return
+    try:  # noqa: SIM105
+        os.killpg(os.getpid(), signum)
+    except OSError:
+        pass
+
+
+def _reap_children() -> None:
+    """Wait until this process has no child left, reaping each one.
+
+    The children that a worker started in its group are its helpers, as a
+    rule: they got SIGTERM and may take a while to clean up.
+    """
+    delay = 0.01
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            time.sleep(delay)
+            delay = min(delay * 2, 0.5)
 
 
 def worker_main(bootstrap: WorkerBootstrap, master_pidfd: int | None = None) -> NoReturn:
@@ -187,6 +220,8 @@ class _WorkerLoop:
         self._terminating = False
         # When the main thread read the latest reload request.
         self._reload_received_at = 0.0
+        # Set by the master watch once the master has died.
+        self._orphaned = False
 
         # The wakeup pipe first: a forked worker still has the master's.
         self._wakeup = SignalWakeup(caught=_CAUGHT_SIGNALS, ignored=_IGNORED_SIGNALS)
@@ -284,6 +319,7 @@ class _WorkerLoop:
         LOG.warning(
             "Worker %s: master process %d is gone; terminating", self._title, self._master_pid
         )
+        self._orphaned = True
         timeout = self._boot.graceful_shutdown_timeout
         deadline = None if timeout is None else time.monotonic() + timeout
         self._begin_terminate()
@@ -292,18 +328,34 @@ class _WorkerLoop:
         while (left := deadline - time.monotonic()) > 0:
             time.sleep(min(left, _MAX_WAIT))
         LOG.error(
-            "Worker %s did not end within %s s after the master died; exiting",
+            "Worker %s did not end within %s s after the master died; killing "
+            "it and its process group with SIGKILL",
             self._title,
             timeout,
         )
+        _flush_output()
+        _signal_own_group(signal.SIGKILL)
         exit_worker(1)
+
+    def _exit(self, status: int) -> NoReturn:
+        """End the worker with ``status``.
+
+        Once the master is gone, nothing would stop the processes left in
+        the worker's group. They get SIGTERM, as the master would send them,
+        and the worker waits for its children among them to end. At the
+        graceful shutdown deadline, the master watch kills the group.
+        """
+        if self._orphaned and os.getpid() == self._pid:
+            _signal_own_group(signal.SIGTERM)
+            _reap_children()
+        exit_worker(status)
 
     def _on_signal(self, signum: int) -> None:
         if signum == signal.SIGTERM:
             self._begin_terminate()
         elif signum == signal.SIGINT:
             LOG.info("Worker %s interrupted, exiting now", self._title)
-            exit_worker(1)
+            self._exit(1)
         elif signum == getattr(signal, "SIGHUP", None):
             self._begin_reload()
 
@@ -316,8 +368,7 @@ class _WorkerLoop:
         # The master bounds the stop, which it may not have sent itself.
         self._control.send(WorkerReport.TERMINATING)
         self._calls.put(self._call_terminate)
-        # The main thread may be waiting for a signal: this comes from the
-        # master watch.
+        # Wakes the main thread when the master watch queued the call.
         self._wakeup.wake()
 
     def _begin_reload(self) -> None:
@@ -335,21 +386,21 @@ class _WorkerLoop:
         try:
             self._service.run()
         except SystemExit as exc:
-            exit_worker(status_of_system_exit(exc))
+            self._exit(status_of_system_exit(exc))
         except BaseException:
             LOG.exception("Worker %s: run() raised", self._title)
-            exit_worker(1)
+            self._exit(1)
         LOG.debug("Worker %s: run() returned; waiting for a signal", self._title)
 
     def _call_terminate(self) -> NoReturn:
         try:
             self._service.terminate()
         except SystemExit as exc:
-            exit_worker(status_of_system_exit(exc))
+            self._exit(status_of_system_exit(exc))
         except BaseException:
             LOG.exception("Worker %s: terminate() raised", self._title)
-            exit_worker(1)
-        exit_worker(0)
+            self._exit(1)
+        self._exit(0)
 
     def _call_reload(self) -> None:
         if self._terminating:
@@ -361,8 +412,8 @@ class _WorkerLoop:
         try:
             self._service.reload()
         except SystemExit as exc:
-            exit_worker(status_of_system_exit(exc))
+            self._exit(status_of_system_exit(exc))
         except BaseException:
             LOG.exception("Worker %s: reload() raised", self._title)
-            exit_worker(1)
+            self._exit(1)
         self._control.send(WorkerReport.RELOADED, received_at)
