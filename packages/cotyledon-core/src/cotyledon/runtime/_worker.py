@@ -404,6 +404,7 @@ class _WorkerLoop:
 
     def _call_reload(self) -> None:
         if self._terminating:
+            LOG.info("Worker %s is terminating; reload skipped", self._title)
             return
         # The report carries the time of the request that this reload
         # covers: the master waits for a report of a reload received after
