@@ -890,3 +890,29 @@ def helpers_app() -> None:
     manager = cotyledon.ServiceManager(graceful_shutdown_timeout=timeout)
     manager.add(HelperParent, 1)
     manager.run()
+
+
+class SessionHelperParent(cotyledon.Service):
+    """Starts a helper in a session of its own, out of its worker's group."""
+
+    name = "session-helper"
+
+    def __init__(self, worker_id: WorkerId) -> None:
+        super().__init__(worker_id)
+        self._stop = threading.Event()
+
+    def run(self) -> None:
+        helper = subprocess.Popen(["sleep", "300"], start_new_session=True)
+        report("run", service=self.name, worker_id=self.worker_id, helper=helper.pid)
+        self._stop.wait()
+
+    def terminate(self) -> None:
+        report("terminate", service=self.name, worker_id=self.worker_id)
+        self._stop.set()
+
+
+def session_helper_app() -> None:
+    """One SessionHelperParent, with a graceful shutdown timeout of 30 s."""
+    manager = cotyledon.ServiceManager(graceful_shutdown_timeout=30)
+    manager.add(SessionHelperParent, 1)
+    manager.run()

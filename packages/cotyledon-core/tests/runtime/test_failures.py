@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 from pathlib import Path
@@ -208,6 +209,24 @@ def test_orphaned_worker_ends_its_helpers(start_app: StartApp, tmp_path: Path) -
         what="the worker and its helpers to end",
     )
     assert "killing it and its process group with SIGKILL" in app.log_text()
+
+
+def test_orphan_skips_child_in_own_session(start_app: StartApp) -> None:
+    app = start_app("session_helper_app")
+    run = app.wait_event("run")
+    helper = run["helper"]
+    try:
+        os.kill(app.pid, signal.SIGKILL)
+        # The helper is in a session of its own and got no SIGTERM: the
+        # worker ends once terminate() has returned, long before its
+        # graceful shutdown timeout (30 s).
+        app.wait_event("terminate", timeout=5)
+        app.wait_for(lambda: not is_running(run.pid), timeout=10, what="the worker to exit")
+        assert "did not end within" not in app.log_text()
+        assert is_running(helper)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(helper, signal.SIGKILL)
 
 
 def test_exiting_master_waits_for_worker_helpers(start_app: StartApp, tmp_path: Path) -> None:

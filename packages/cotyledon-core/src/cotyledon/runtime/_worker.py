@@ -146,16 +146,22 @@ def _signal_own_group(signum: int) -> None:
         pass
 
 
-def _reap_children() -> None:
-    """Wait until this process has no child left, reaping each one.
+def _reap_group_children() -> None:
+    """Wait until no child of this process is left in the group that it
+    leads, reaping each one.
 
-    The children that a worker started in its group are its helpers, as a
-    rule: they got SIGTERM and may take a while to clean up.
+    The children in the group got SIGTERM and may take a while to clean
+    up. A child in a group or session of its own got none, so waiting for
+    it would hold the worker until its deadline, or forever without one.
+    A process that leads no group waits for no child.
     """
+    if not hasattr(os, "killpg") or os.getpgrp() != os.getpid():
+        return
+    group = os.getpid()
     delay = 0.01
     while True:
         try:
-            pid, _ = os.waitpid(-1, os.WNOHANG)
+            pid, _ = os.waitpid(-group, os.WNOHANG)
         except ChildProcessError:
             return
         if pid == 0:
@@ -347,7 +353,7 @@ class _WorkerLoop:
         """
         if self._orphaned and os.getpid() == self._pid:
             _signal_own_group(signal.SIGTERM)
-            _reap_children()
+            _reap_group_children()
         exit_worker(status)
 
     def _on_signal(self, signum: int) -> None:
