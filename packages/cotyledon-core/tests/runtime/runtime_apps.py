@@ -747,6 +747,24 @@ def fork_in_calls_app() -> None:
     manager.run()
 
 
+class ForkReturnsInReload(Probe):
+    """Forks from reload() a child that returns from reload() as well."""
+
+    name = "fork-returns"
+
+    def reload(self) -> None:
+        pid = os.fork()
+        if pid == 0:
+            return
+        report("reload", fork_exit=_wait_child(pid))
+
+
+def fork_returns_in_reload_app() -> None:
+    manager = cotyledon.ServiceManager()
+    manager.add(ForkReturnsInReload, 1)
+    manager.run()
+
+
 class ThreadProbe(Probe):
     """Reports the names of its worker's threads from run()."""
 

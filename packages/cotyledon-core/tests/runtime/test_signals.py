@@ -244,3 +244,17 @@ def test_reload_and_terminate_may_fork(start_app: StartApp) -> None:
         assert call["fork_exit"] == 0
         assert call["traced"] is True
     assert status == 0
+
+
+def test_reload_child_returning_reports_nothing(start_app: StartApp) -> None:
+    app = start_app("fork_returns_in_reload_app")
+    app.wait_event("run")
+    app.send_signal(signal.SIGHUP)
+    reload = app.wait_event("reload")
+    app.wait_for(lambda: "Reload complete" in app.log_text(), what="the reload to complete")
+    app.send_signal(signal.SIGTERM)
+    status = app.wait_exit()
+
+    assert reload["fork_exit"] == 0
+    assert "forked from worker process" not in app.log_text()
+    assert status == 0

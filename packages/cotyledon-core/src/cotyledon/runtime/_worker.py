@@ -423,4 +423,8 @@ class _WorkerLoop:
         except BaseException:
             LOG.exception("Worker %s: reload() raised", self._title)
             self._exit(1)
+        if os.getpid() != self._pid:
+            # A child that reload() forked and that returned sends no report,
+            # because only the worker reports. _run_calls then ends the child.
+            return
         self._control.send(WorkerReport.RELOADED, received_at)
