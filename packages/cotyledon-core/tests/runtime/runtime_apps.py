@@ -9,6 +9,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import errno
+import logging
 import multiprocessing
 import os
 import signal
@@ -933,4 +934,31 @@ def session_helper_app() -> None:
     """One SessionHelperParent, with a graceful shutdown timeout of 30 s."""
     manager = cotyledon.ServiceManager(graceful_shutdown_timeout=30)
     manager.add(SessionHelperParent, 1)
+    manager.run()
+
+
+class BlockedStderr(cotyledon.Service):
+    """Replaces its stderr with a full pipe that is never read, then logs
+    from run(), which blocks with the log handler's lock acquired."""
+
+    name = "blocked-stderr"
+    graceful_shutdown_timeout = 1
+
+    def run(self) -> None:
+        # The read end stays open, so that a write blocks rather than fails.
+        _read_end, write_end = os.pipe()
+        os.set_blocking(write_end, False)
+        with contextlib.suppress(BlockingIOError):
+            while True:
+                os.write(write_end, b"x" * 4096)
+        os.set_blocking(write_end, True)
+        report("run", service=self.name, worker_id=self.worker_id)
+        os.dup2(write_end, 2)
+        logging.getLogger(__name__).warning("this line never gets out")
+
+
+def blocked_stderr_app() -> None:
+    """One BlockedStderr, whose graceful shutdown timeout is 1 s."""
+    manager = cotyledon.ServiceManager()
+    manager.add(BlockedStderr, 1)
     manager.run()

@@ -131,6 +131,17 @@ def test_master_death_bounds_hanging_reload(start_app: StartApp, tmp_path: Path)
     assert not [e for e in app.events if e.kind in ("reload_end", "terminate")]
 
 
+def test_master_death_bounds_blocked_stderr(start_app: StartApp) -> None:
+    app = start_app("blocked_stderr_app")
+    run = app.wait_event("run")
+
+    os.kill(app.pid, signal.SIGKILL)
+    # Every log call of the worker blocks on its full stderr, yet the
+    # master watch kills it at its graceful shutdown timeout (1 s), after
+    # waiting up to 1 s for its log line.
+    app.wait_for(lambda: not is_running(run.pid), timeout=10, what="the worker to exit")
+
+
 def test_sigterm_from_elsewhere_is_bounded(start_app: StartApp) -> None:
     app = start_app("stubborn_app")
     stubborn = app.wait_event("run", service="stubborn")

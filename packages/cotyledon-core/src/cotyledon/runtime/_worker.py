@@ -55,6 +55,10 @@ LOG = logging.getLogger(__name__)
 _MAX_WAIT: Final = 86_400.0
 """The longest single sleep of the master watch, in seconds."""
 
+_DEADLINE_LOG_WAIT: Final = 1.0
+"""Maximum seconds that the master watch waits for its log line before it
+kills the worker at the deadline."""
+
 # Signals that the master blocks around a spawn, so that a new child cannot
 # run one of the master's handlers before it has installed its own. Plain
 # numbers: each enum member that a new worker touches is a page it copies.
@@ -180,6 +184,18 @@ def worker_main(bootstrap: WorkerBootstrap, master_pidfd: int | None = None) -> 
         recipe = bootstrap.recipe
         LOG.exception("Worker %s(%d) failed in its own loop", recipe.service_name, recipe.worker_id)
     exit_worker(1)
+
+
+def _run_aside(target: Callable[[], None], name: str) -> threading.Thread | None:
+    """Run ``target`` in a new daemon thread and return the thread, or run
+    it in this thread and return None if no thread can start."""
+    thread = threading.Thread(target=target, name=name, daemon=True)
+    try:
+        thread.start()
+    except RuntimeError:
+        target()
+        return None
+    return thread
 
 
 def _read_waiter(fds: Sequence[int]) -> Callable[[float | None], list[int]]:
@@ -322,26 +338,38 @@ class _WorkerLoop:
                 time.sleep(self._master.poll_interval or 0.0)
             if not self._master.master_alive():
                 break
-        LOG.warning(
-            "Worker %s: master process %d is gone; terminating", self._title, self._master_pid
-        )
         self._orphaned = True
         timeout = self._boot.graceful_shutdown_timeout
         deadline = None if timeout is None else time.monotonic() + timeout
-        self._begin_terminate()
+        # A log call blocks while stderr is a full pipe, or while another
+        # thread blocked on it has the handler's lock. So another thread logs
+        # and requests terminate(), and this one still kills at the deadline.
+        _run_aside(self._on_master_death, "cotyledon-orphan")
         if deadline is None:
             return
         while (left := deadline - time.monotonic()) > 0:
             time.sleep(min(left, _MAX_WAIT))
+        logger = _run_aside(self._log_deadline_kill, "cotyledon-deadline")
+        if logger is not None:
+            logger.join(_DEADLINE_LOG_WAIT)
+        _signal_own_group(signal.SIGKILL)
+        # Reached only by a worker that leads no group.
+        os._exit(1)
+
+    def _on_master_death(self) -> None:
+        LOG.warning(
+            "Worker %s: master process %d is gone; terminating", self._title, self._master_pid
+        )
+        self._begin_terminate()
+
+    def _log_deadline_kill(self) -> None:
         LOG.error(
             "Worker %s did not end within %s s after the master died; killing "
             "it and its process group with SIGKILL",
             self._title,
-            timeout,
+            self._boot.graceful_shutdown_timeout,
         )
         _flush_output()
-        _signal_own_group(signal.SIGKILL)
-        exit_worker(1)
 
     def _exit(self, status: int) -> NoReturn:
         """End the worker with ``status``.
