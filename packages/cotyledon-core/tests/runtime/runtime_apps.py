@@ -962,3 +962,29 @@ def blocked_stderr_app() -> None:
     manager = cotyledon.ServiceManager()
     manager.add(BlockedStderr, 1)
     manager.run()
+
+
+class FailingLateInit(cotyledon.Service):
+    """Starts a helper in its constructor, then raises once the file
+    ``RELEASE_FILE`` exists."""
+
+    name = "failing-late-init"
+
+    def __init__(self, worker_id: WorkerId) -> None:
+        super().__init__(worker_id)
+        helper = subprocess.Popen(["sleep", "300"])
+        report("init", worker_id=worker_id, helper=helper.pid)
+        deadline = time.monotonic() + 20
+        while not os.path.exists(os.environ["RELEASE_FILE"]) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        raise RuntimeError("constructor fails late")
+
+    def run(self) -> None:
+        pass
+
+
+def failing_late_init_app() -> None:
+    """One FailingLateInit, with a graceful shutdown timeout of 30 s."""
+    manager = cotyledon.ServiceManager(graceful_shutdown_timeout=30)
+    manager.add(FailingLateInit, 1)
+    manager.run()

@@ -115,6 +115,24 @@ def test_master_death_ends_stuck_constructor(start_app: StartApp) -> None:
     assert "did not end within 1.0 s after the master died" in app.log_text()
 
 
+def test_orphan_failing_constructor_ends_helpers(start_app: StartApp, tmp_path: Path) -> None:
+    release = tmp_path / "release"
+    app = start_app("failing_late_init_app", env={"RELEASE_FILE": str(release)})
+    init = app.wait_event("init")
+
+    os.kill(app.pid, signal.SIGKILL)
+    app.wait_for(
+        lambda: "master process" in app.log_text(), what="the worker to notice the master's death"
+    )
+    release.touch()
+
+    # The worker sends SIGTERM to its group as it fails, long before its
+    # graceful shutdown timeout (30 s).
+    app.wait_for(lambda: not is_running(init.pid), timeout=10, what="the worker to exit")
+    app.wait_for(lambda: not is_running(init["helper"]), timeout=10, what="the helper to end")
+    assert "failed to start: its service raised" in app.log_text()
+
+
 def test_master_death_bounds_hanging_reload(start_app: StartApp, tmp_path: Path) -> None:
     app = start_app("brief_slow_reload_app", env={"RELEASE_FILE": str(tmp_path / "release")})
     app.wait_event("run")

@@ -282,10 +282,10 @@ class _WorkerLoop:
         except SystemExit as exc:
             status = status_of_system_exit(exc)
             LOG.info("Worker %s exited with status %d while starting", self._title, status)
-            exit_worker(status)
+            self._exit(status)
         except BaseException:
             LOG.exception("Worker %s failed to start: its service raised", self._title)
-            exit_worker(1)
+            self._exit(1)
         # Services whose __init__ does not call Service.__init__ still get
         # their worker id, as in cotyledon 2.x.
         try:  # noqa: SIM105
