@@ -183,6 +183,36 @@ def unfinished_app() -> None:
     manager.run()
 
 
+_ALARM_CHECK = "import signal, sys; sys.exit(signal.getsignal(signal.SIGALRM) is signal.SIG_IGN)"
+
+
+def _alarm_in_programs() -> str:
+    """Run a program and return how it finds SIGALRM: "default" or "ignored"."""
+    code = subprocess.run([sys.executable, "-c", _ALARM_CHECK], check=False).returncode
+    return {0: "default", 1: "ignored"}.get(code, str(code))
+
+
+class AlarmProbe(Probe):
+    """Reports how a program that run() starts finds SIGALRM."""
+
+    def run(self) -> None:
+        report("alarm", where="worker", disposition=_alarm_in_programs())
+        super().run()
+
+
+def alarm_app() -> None:
+    """A worker and an on_reload hook of the master that each run a program
+    and report how it finds SIGALRM."""
+    manager = cotyledon.ServiceManager()
+    manager.add(AlarmProbe, 1)
+
+    def check_alarm() -> None:
+        report("alarm", where="master", disposition=_alarm_in_programs())
+
+    manager.register_hooks(on_reload=check_alarm)
+    manager.run()
+
+
 def stubborn_app() -> None:
     manager = cotyledon.ServiceManager(graceful_shutdown_timeout=30)
     names = {manager.add(Stubborn, 1): "stubborn", manager.add(Probe, 1): "probe"}

@@ -120,6 +120,18 @@ def test_stray_sigalrm_kills_nothing(start_app: StartApp) -> None:
     assert not probe_deaths
 
 
+def test_programs_get_default_sigalrm(start_app: StartApp) -> None:
+    app = start_app("alarm_app")
+    worker = app.wait_event("alarm", where="worker")
+    app.send_signal(signal.SIGHUP)
+    master = app.wait_event("alarm", where="master")
+    app.send_signal(signal.SIGTERM)
+
+    assert worker["disposition"] == "default"
+    assert master["disposition"] == "default"
+    assert app.wait_exit() == 0
+
+
 def test_sigterm_during_reload_terminates_after(start_app: StartApp, tmp_path: Path) -> None:
     release = tmp_path / "release"
     app = start_app("slow_reload_app", env={"RELEASE_FILE": str(release)})

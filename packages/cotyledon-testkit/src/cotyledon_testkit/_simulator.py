@@ -428,7 +428,7 @@ class Simulator:
         """Send SIGTERM, SIGINT, SIGHUP or SIGALRM to the manager.
 
         As in the real master: SIGTERM stops gracefully, SIGINT stops at
-        once, SIGHUP reloads and SIGALRM is ignored.
+        once, SIGHUP reloads and SIGALRM does nothing.
         """
         self._check_clock()
         name = signal.Signals(signum).name

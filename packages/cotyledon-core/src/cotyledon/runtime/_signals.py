@@ -130,12 +130,12 @@ class SignalWakeup:
     """The wakeup pipe of one process and the handlers that feed it.
 
     Must be created and closed in the main thread. ``caught`` signals get
-    the do-nothing handler; ``ignored`` ones are set to ``SIG_IGN``. Closing
-    restores the previous handlers and wakeup fd. Signals that arrive
+    the do-nothing handler. Closing restores the previous handlers and
+    wakeup fd. Signals that arrive
     before the loop watches the pipe wait in it.
     """
 
-    def __init__(self, caught: Iterable[int], ignored: Iterable[int] = ()) -> None:
+    def __init__(self, caught: Iterable[int]) -> None:
         global _active  # noqa: PLW0603
         self.owner_pid = os.getpid()
         self._read_fd, self._write_fd = os.pipe()
@@ -145,8 +145,6 @@ class SignalWakeup:
         self._previous_wakeup_fd = signal.set_wakeup_fd(self._write_fd, warn_on_full_buffer=False)
         for signum in caught:
             self.previous_handlers[signum] = set_handler(signum, _ignore)
-        for signum in ignored:
-            self.previous_handlers[signum] = set_handler(signum, signal.SIG_IGN)
         _active = self
 
     def __repr__(self) -> str:
@@ -197,14 +195,15 @@ class SignalWakeup:
 def install_master_signals() -> SignalWakeup:
     """Catch the master's signals into a new wakeup pipe.
 
-    SIGTERM, SIGINT, SIGHUP and SIGCHLD wake the loop; SIGALRM is ignored,
-    because a stray one would otherwise end the master. A wakeup that an
+    SIGTERM, SIGINT, SIGHUP and SIGCHLD wake the loop. SIGALRM is caught
+    too, and the loop drops it: a stray one would otherwise end the master.
+    It is not ignored, because an ignored signal stays ignored across exec,
+    in every program that a hook of the master runs. A wakeup that an
     earlier manager of this process left open is closed first: there is one
     manager per process, so a new one replaces it.
     """
     if _active is not None and _active.owner_pid == os.getpid():
         _active.close()
     return SignalWakeup(
-        caught=available_signals("SIGTERM", "SIGINT", "SIGHUP", "SIGCHLD"),
-        ignored=available_signals("SIGALRM"),
+        caught=available_signals("SIGTERM", "SIGINT", "SIGHUP", "SIGCHLD", "SIGALRM"),
     )

@@ -66,11 +66,12 @@ SPAWN_BLOCKED_SIGNALS: Final = [
     int(signum) for signum in available_signals("SIGTERM", "SIGINT", "SIGHUP", "SIGCHLD", "SIGALRM")
 ]
 
-# The worker's own signals, as plain numbers for the same reason.
+# The worker's own signals, as plain numbers for the same reason. SIGALRM
+# is caught and dropped: an ignored signal would stay ignored in the
+# programs that the service runs, across exec.
 _CAUGHT_SIGNALS: Final = [
-    int(signum) for signum in available_signals("SIGTERM", "SIGINT", "SIGHUP")
+    int(signum) for signum in available_signals("SIGTERM", "SIGINT", "SIGHUP", "SIGALRM")
 ]
-_IGNORED_SIGNALS: Final = [int(signum) for signum in available_signals("SIGALRM")]
 _SIGCHLD: Final = int(signal.SIGCHLD) if hasattr(signal, "SIGCHLD") else None
 
 
@@ -246,7 +247,7 @@ class _WorkerLoop:
         self._orphaned = False
 
         # The wakeup pipe first: a forked worker still has the master's.
-        self._wakeup = SignalWakeup(caught=_CAUGHT_SIGNALS, ignored=_IGNORED_SIGNALS)
+        self._wakeup = SignalWakeup(caught=_CAUGHT_SIGNALS)
         if _SIGCHLD is not None:
             set_handler(_SIGCHLD, signal.SIG_DFL)
         # try rather than contextlib.suppress, whose Python code and objects
