@@ -12,6 +12,7 @@ import errno
 import logging
 import multiprocessing
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -930,6 +931,33 @@ class HelperParent(cotyledon.Service):
                 time.sleep(0.01)
         report("run", service=self.name, worker_id=self.worker_id, helpers=pids)
         threading.Event().wait()
+
+
+class DetachedHelperParent(cotyledon.Service):
+    """Starts, through a shell that exits at once, a helper that ignores
+    SIGTERM: the helper stays in the worker's group but is not its child."""
+
+    name = "detached"
+
+    def run(self) -> None:
+        ready = os.path.join(os.environ["HELPER_DIR"], "ignores.ready")
+        done = os.path.join(os.environ["HELPER_DIR"], "ignores.done")
+        command = (
+            f"{shlex.quote(sys.executable)} -c {shlex.quote(_HELPER)} ignores {ready} {done} &"
+        )
+        subprocess.run(["sh", "-c", command], check=True)
+        deadline = time.monotonic() + 20
+        while not os.path.exists(ready) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        report("run", service=self.name, worker_id=self.worker_id)
+        threading.Event().wait()
+
+
+def detached_helper_app() -> None:
+    """One DetachedHelperParent, with a graceful shutdown timeout of 1 s."""
+    manager = cotyledon.ServiceManager(graceful_shutdown_timeout=1)
+    manager.add(DetachedHelperParent, 1)
+    manager.run()
 
 
 def helpers_app() -> None:

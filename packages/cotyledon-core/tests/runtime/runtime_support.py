@@ -32,6 +32,17 @@ def cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def read_group_members(group: int) -> set[int]:
+    """Return the pids of the live processes in process group ``group``."""
+    members = set()
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            info = read_process(int(name))
+            if info is not None and info.pgid == group and info.state != "Z":
+                members.add(info.pid)
+    return members
+
+
 def run_events(harness: ManagerProcess, service: str, after: int = 0) -> list[ProbeEvent]:
     return [e for e in harness.events[after:] if e.kind == "run" and e["service"] == service]
 

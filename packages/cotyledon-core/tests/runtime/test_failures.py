@@ -11,6 +11,7 @@ import pytest
 from runtime_support import StartApp
 from runtime_support import cpu_seconds
 from runtime_support import is_running
+from runtime_support import read_group_members
 
 
 def test_raising_hooks_are_logged_and_skipped(start_app: StartApp) -> None:
@@ -256,6 +257,24 @@ def test_orphan_skips_child_in_own_session(start_app: StartApp) -> None:
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.kill(helper, signal.SIGKILL)
+
+
+def test_orphaned_worker_waits_for_group(start_app: StartApp, tmp_path: Path) -> None:
+    app = start_app("detached_helper_app", env={"HELPER_DIR": str(tmp_path)})
+    run = app.wait_event("run")
+    helper = read_group_members(run.pid) - {run.pid}
+    assert len(helper) == 1
+
+    os.kill(app.pid, signal.SIGKILL)
+
+    # The helper ignores SIGTERM and is not the worker's child: the worker
+    # stays until its graceful shutdown timeout (1 s), then kills its group.
+    app.wait_for(
+        lambda: not any(is_running(pid) for pid in (run.pid, *helper)),
+        timeout=10,
+        what="the worker and its helper to end",
+    )
+    assert "killing it and its process group with SIGKILL" in app.log_text()
 
 
 def test_exiting_master_waits_for_worker_helpers(start_app: StartApp, tmp_path: Path) -> None:

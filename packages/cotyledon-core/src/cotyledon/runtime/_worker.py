@@ -43,6 +43,8 @@ from cotyledon.runtime._exits import status_of_system_exit
 from cotyledon.runtime._hooks import OnNewWorkerHook
 from cotyledon.runtime._hooks import run_hooks
 from cotyledon.runtime._master_watch import MasterWatch
+from cotyledon.runtime._own_group import signal_own_group
+from cotyledon.runtime._own_group import wait_for_own_group
 from cotyledon.runtime._self import WorkerReporter
 from cotyledon.runtime._self import install_reporter
 from cotyledon.runtime._signals import SignalWakeup
@@ -137,41 +139,6 @@ def _flush_output() -> None:
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):
             stream.flush()
-
-
-def _signal_own_group(signum: int) -> None:
-    """Send ``signum`` to the process group that this worker leads, itself
-    included. A process that leads no group, such as a child that the
-    service forked, sends nothing."""
-    if not hasattr(os, "killpg") or os.getpgrp() != os.getpid():
-        return
-    try:  # noqa: SIM105
-        os.killpg(os.getpid(), signum)
-    except OSError:
-        pass
-
-
-def _reap_group_children() -> None:
-    """Wait until no child of this process is left in the group that it
-    leads, reaping each one.
-
-    The children in the group got SIGTERM and may take a while to clean
-    up. A child in a group or session of its own got none, so waiting for
-    it would hold the worker until its deadline, or forever without one.
-    A process that leads no group waits for no child.
-    """
-    if not hasattr(os, "killpg") or os.getpgrp() != os.getpid():
-        return
-    group = os.getpid()
-    delay = 0.01
-    while True:
-        try:
-            pid, _ = os.waitpid(-group, os.WNOHANG)
-        except ChildProcessError:
-            return
-        if pid == 0:
-            time.sleep(delay)
-            delay = min(delay * 2, 0.5)
 
 
 def worker_main(bootstrap: WorkerBootstrap, master_pidfd: int | None = None) -> NoReturn:
@@ -353,7 +320,7 @@ class _WorkerLoop:
         logger = _run_aside(self._log_deadline_kill, "cotyledon-deadline")
         if logger is not None:
             logger.join(_DEADLINE_LOG_WAIT)
-        _signal_own_group(signal.SIGKILL)
+        signal_own_group(signal.SIGKILL)
         # Reached only by a worker that leads no group.
         os._exit(1)
 
@@ -381,8 +348,8 @@ class _WorkerLoop:
         graceful shutdown deadline, the master watch kills the group.
         """
         if self._orphaned and os.getpid() == self._pid:
-            _signal_own_group(signal.SIGTERM)
-            _reap_group_children()
+            signal_own_group(signal.SIGTERM)
+            wait_for_own_group()
         exit_worker(status)
 
     def _on_signal(self, signum: int) -> None:
