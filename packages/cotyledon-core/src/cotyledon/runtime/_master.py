@@ -545,6 +545,9 @@ class MasterLoop:
             )
             self._listeners.worker_event(event)
         if command.runs_dead_worker_hooks:
+            # NOTE: the core returns the restart of the slot in the same step
+            # as this exit, so a shutdown() or reconfigure() from one of these
+            # hooks applies after the replacement is forked, and stops it.
             run_hooks(
                 "on_dead_worker",
                 self._hooks.on_dead_worker,
