@@ -174,6 +174,7 @@ class ServiceManager:
         args: Sequence[Any] | None = None,
         kwargs: Mapping[str, Any] | None = None,
         *,
+        graceful_shutdown_timeout: float | None = None,
         restart: str = "always",
         restart_prevent_exit_status: Iterable[int] = (),
         max_restarts: tuple[int, float] | None = None,
@@ -191,8 +192,13 @@ class ServiceManager:
         ``service(worker_id, *args, **kwargs)``. Services added while the
         manager runs start at once.
 
-        The keyword-only arguments are supervision policies; their defaults
-        keep the behaviour of cotyledon 2.x.
+        ``graceful_shutdown_timeout`` is the seconds that a worker of this
+        service may take to stop (0: no limit). None takes the service's
+        ``graceful_shutdown_timeout`` attribute if it has one, and the
+        manager's otherwise.
+
+        The other keyword-only arguments are supervision policies; their
+        defaults keep the behaviour of cotyledon 2.x.
 
         - ``restart``: which exits of a worker, not asked to stop, get a
           replacement: ``"always"``, ``"on-failure"`` (a status other than
@@ -235,8 +241,10 @@ class ServiceManager:
             )
         name = service_name(service)
         _validation.check_workers(workers, name)
+        if graceful_shutdown_timeout is None:
+            graceful_shutdown_timeout = getattr(service, "graceful_shutdown_timeout", None)
         service_timeout = _validation.check_seconds(
-            getattr(service, "graceful_shutdown_timeout", None),
+            graceful_shutdown_timeout,
             f"graceful_shutdown_timeout of service {name!r}",
             allow_none=True,
         )

@@ -48,15 +48,16 @@ class Service:
             cls.name = cls.__name__
             cls._name_is_default = True
 
-    def __init__(self, worker_id: WorkerId) -> None:
+    def __init__(self, worker_id: int) -> None:
         """Create the service of one worker.
 
         ``worker_id`` runs from 0 to ``workers - 1``; a worker that died is
         replaced by one with the same id, so the id can split work between
-        the workers of a service.
+        the workers of a service. It is a plain ``int`` here, so that a
+        subclass may take it as one.
         """
         super().__init__()
-        self.worker_id = worker_id
+        self.worker_id: WorkerId = WorkerId(worker_id)
 
     def run(self) -> None:
         """Do the work of the service.

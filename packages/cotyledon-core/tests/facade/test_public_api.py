@@ -225,6 +225,39 @@ def test_timeout_setter_updates_services_without_own() -> None:
     assert manager._entries[own].spec.graceful_shutdown_timeout == 5
 
 
+def test_add_timeout_overrides_class_timeout() -> None:
+    manager = cotyledon.ServiceManager(graceful_shutdown_timeout=60)
+    shared = manager.add(Named, graceful_shutdown_timeout=3)
+    own = manager.add(OwnTimeout, graceful_shutdown_timeout=7)
+    kept = manager.add(OwnTimeout)
+
+    manager._graceful_shutdown_timeout = 0
+
+    assert manager._entries[shared].spec.graceful_shutdown_timeout == 3
+    assert manager._entries[own].spec.graceful_shutdown_timeout == 7
+    assert manager._entries[kept].spec.graceful_shutdown_timeout == 5
+
+
+def test_add_rejects_negative_timeout() -> None:
+    manager = cotyledon.ServiceManager()
+
+    with pytest.raises(ValueError, match="graceful_shutdown_timeout of service 'custom'"):
+        manager.add(Named, graceful_shutdown_timeout=-1)
+
+
+class IntWorkerId(cotyledon.Service):
+    """Takes its worker id as an int, as many 2.x services annotate it."""
+
+    def __init__(self, worker_id: int) -> None:
+        super().__init__(worker_id)
+
+
+def test_service_takes_int_worker_id() -> None:
+    service = IntWorkerId(3)
+
+    assert service.worker_id == 3
+
+
 def test_timeout_setter_rejects_negative() -> None:
     manager = cotyledon.ServiceManager()
 

@@ -70,7 +70,7 @@ def test_simulator_add_policies_match_manager() -> None:
         if name in expected and parameter.kind is parameter.KEYWORD_ONLY
     }
 
-    assert len(expected) == 9
+    assert len(expected) == 10
     assert actual == expected
 
 
