@@ -229,13 +229,13 @@ def test_add_timeout_overrides_class_timeout() -> None:
     manager = cotyledon.ServiceManager(graceful_shutdown_timeout=60)
     shared = manager.add(Named, graceful_shutdown_timeout=3)
     own = manager.add(OwnTimeout, graceful_shutdown_timeout=7)
-    kept = manager.add(OwnTimeout)
+    from_class = manager.add(OwnTimeout)
 
     manager._graceful_shutdown_timeout = 0
 
     assert manager._entries[shared].spec.graceful_shutdown_timeout == 3
     assert manager._entries[own].spec.graceful_shutdown_timeout == 7
-    assert manager._entries[kept].spec.graceful_shutdown_timeout == 5
+    assert manager._entries[from_class].spec.graceful_shutdown_timeout == 5
 
 
 def test_add_rejects_negative_timeout() -> None:

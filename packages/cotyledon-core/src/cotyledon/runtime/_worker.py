@@ -55,7 +55,7 @@ from cotyledon.runtime._signals import unblock
 LOG = logging.getLogger(__name__)
 
 _MAX_WAIT: Final = 86_400.0
-"""The longest single sleep of the master watch, in seconds."""
+"""The maximum single sleep of the master watch, in seconds."""
 
 _DEADLINE_LOG_WAIT: Final = 1.0
 """Maximum seconds that the master watch waits for its log line before it
@@ -133,6 +133,7 @@ def exit_worker(status: int) -> NoReturn:
 
 
 def _flush_output() -> None:
+    """Flush the root logger's handlers and the standard streams."""
     for handler in logging.getLogger().handlers:
         with contextlib.suppress(Exception):
             handler.flush()
@@ -344,8 +345,8 @@ class _WorkerLoop:
 
         Once the master is gone, nothing would stop the processes left in
         the worker's group. They get SIGTERM, as the master would send them,
-        and the worker waits for its children among them to end. At the
-        graceful shutdown deadline, the master watch kills the group.
+        and the worker waits for them to end. At the graceful shutdown
+        deadline, the master watch kills the group.
         """
         if self._orphaned and os.getpid() == self._pid:
             signal_own_group(signal.SIGTERM)
@@ -381,27 +382,25 @@ class _WorkerLoop:
         LOG.info("Worker %s reloading", self._title)
         self._calls.put(self._call_reload)
 
-    def _call_run(self) -> None:
-        """Run ``run()``; the worker ends at once if it raises or exits."""
-        if not self._boot.announces_readiness:
-            self._reporter.ready()
+    def _call_service(self, method: Callable[[], None], name: str) -> None:
+        """Call ``method`` of the service, named ``name`` in the log. The
+        worker ends at once if it raises or calls ``sys.exit()``."""
         try:
-            self._service.run()
+            method()
         except SystemExit as exc:
             self._exit(status_of_system_exit(exc))
         except BaseException:
-            LOG.exception("Worker %s: run() raised", self._title)
+            LOG.exception("Worker %s: %s raised", self._title, name)
             self._exit(1)
+
+    def _call_run(self) -> None:
+        if not self._boot.announces_readiness:
+            self._reporter.ready()
+        self._call_service(self._service.run, "run()")
         LOG.debug("Worker %s: run() returned; waiting for a signal", self._title)
 
     def _call_terminate(self) -> NoReturn:
-        try:
-            self._service.terminate()
-        except SystemExit as exc:
-            self._exit(status_of_system_exit(exc))
-        except BaseException:
-            LOG.exception("Worker %s: terminate() raised", self._title)
-            self._exit(1)
+        self._call_service(self._service.terminate, "terminate()")
         self._exit(0)
 
     def _call_reload(self) -> None:
@@ -412,13 +411,7 @@ class _WorkerLoop:
         # covers: the master waits for a report of a reload received after
         # its own latest request.
         received_at = self._reload_received_at
-        try:
-            self._service.reload()
-        except SystemExit as exc:
-            self._exit(status_of_system_exit(exc))
-        except BaseException:
-            LOG.exception("Worker %s: reload() raised", self._title)
-            self._exit(1)
+        self._call_service(self._service.reload, "reload()")
         if os.getpid() != self._pid:
             # A child that reload() forked and that returned sends no report,
             # because only the worker reports. _run_calls then ends the child.
