@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 from pathlib import Path
@@ -92,3 +93,23 @@ def test_reports_need_no_thread_while_master_stalls(
     assert threads["names"] == ["MainThread", "cotyledon-run", "cotyledon-watch"]
     app.send_signal(signal.SIGTERM)
     assert app.wait_exit() == 0
+
+
+# The master catches SIGALRM, and exec gives a spawned worker the default
+# action: held blocked until the worker's handlers are in place, a stray
+# SIGALRM must kill neither it nor the fork server or resource tracker.
+@pytest.mark.parametrize("method", ["spawn", "forkserver"])
+def test_sigalrm_spares_starting_worker(start_app: StartApp, method: str) -> None:
+    app = start_app("slow_start_app", env={"START_METHOD": method})
+    app.wait_event("worker_started")
+
+    for process in app.session_processes():
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(process.pid, signal.SIGALRM)
+    app.wait_event("run", timeout=30)
+    exits = app.worker_events(kind=WorkerEventKind.EXITED)
+    app.send_signal(signal.SIGTERM)
+    status = app.wait_exit()
+
+    assert [event.exit_code for event in exits] == []
+    assert status == 0

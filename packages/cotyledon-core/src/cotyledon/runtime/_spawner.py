@@ -37,8 +37,10 @@ LOG = logging.getLogger(__name__)
 
 _CAN_PEEK = hasattr(os, "waitid") and hasattr(os, "WNOWAIT")
 
-START_BLOCKED_SIGNALS = available_signals("SIGTERM", "SIGINT", "SIGHUP")
-"""Blocked around the start of a spawn or forkserver worker."""
+START_BLOCKED_SIGNALS = available_signals("SIGTERM", "SIGINT", "SIGHUP", "SIGALRM")
+"""Blocked around the start of a spawn or forkserver worker. SIGALRM too:
+the master catches it, and exec gives the new interpreter the default
+action, which would end it."""
 
 
 @record(frozen=False)
@@ -154,13 +156,14 @@ class Spawner:
     def _start_in_context(self, slot: Slot) -> WorkerProcess | Exception:
         # The child execs a new interpreter (spawn) or is forked by the fork
         # server, and has the default handlers until it has imported and
-        # unpickled its service: a stop or reload signal would kill it then.
-        # It inherits this mask and unblocks the signals once its handlers
-        # are in place. The fork server, which the first spawn starts, keeps
-        # them blocked and passes the mask to every worker it forks; SIGCHLD
-        # stays unblocked, so that it still reaps its children. NOTE: a fork
-        # server that was running before this manager's first spawn passes
-        # its own mask, and its workers are not covered.
+        # unpickled its service: a stop or reload signal, or a stray SIGALRM,
+        # would kill it then. It inherits this mask and unblocks the signals
+        # once its handlers are in place. The fork server and the resource
+        # tracker, which the first spawn starts, keep them blocked. The fork
+        # server passes the mask to every worker it forks. SIGCHLD stays
+        # unblocked, so that the fork server still reaps its children.
+        # NOTE: a fork server that was running before this manager's first
+        # spawn passes its own mask, and its workers are not covered.
         try:
             recipe = self._recipe_for(slot)
             bootstrap = WorkerBootstrap(
