@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import select
 import signal
 import time
 from pathlib import Path
@@ -118,6 +119,30 @@ def test_stray_sigalrm_kills_nothing(start_app: StartApp) -> None:
         e for e in app.events[mark:] if e.kind == "hook_dead_worker" and e["service"] == "probe"
     ]
     assert not probe_deaths
+
+
+def test_sigalrm_during_exit_keeps_exit_status(start_app: StartApp) -> None:
+    app = start_app("basic_app")
+    app.wait_events("run", 3)
+    # A pidfd keeps the SIGALRMs on the master until it has been reaped.
+    pidfd = os.pidfd_open(app.pid)
+    try:
+        app.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                signal.pidfd_send_signal(pidfd, signal.SIGALRM)
+            except ProcessLookupError:
+                break
+            # Readable once the master has exited; else 1 ms between two.
+            if select.select([pidfd], [], [], 0.001)[0]:
+                break
+    finally:
+        os.close(pidfd)
+
+    # The SIGALRMs that come after the master's loop has ended do not end
+    # it by signal: it exits with the status of its graceful stop.
+    assert app.wait_exit() == 0
 
 
 def test_programs_get_default_sigalrm(start_app: StartApp) -> None:

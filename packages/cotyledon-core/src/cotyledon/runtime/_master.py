@@ -115,9 +115,10 @@ def _ignore_late_stop_signals(wakeup: SignalWakeup) -> None:
 
     The default handlers would let a SIGTERM sent during the master's exit
     (a storm, or a service manager that signals every process at once) end
-    it by signal instead of with the status of the stop it carried out.
+    it by signal instead of with the status of the stop it carried out. The
+    same holds for a stray SIGALRM, which the master drops while it runs.
     """
-    for signum in available_signals("SIGTERM", "SIGINT", "SIGHUP"):
+    for signum in available_signals("SIGTERM", "SIGINT", "SIGHUP", "SIGALRM"):
         if signum in wakeup.previous_handlers:
             wakeup.previous_handlers[signum] = signal.SIG_IGN
 
