@@ -38,7 +38,12 @@ def check_seconds(value: object, name: str, *, allow_none: bool = False) -> floa
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         allowed = "a number of seconds >= 0" + (" or None" if allow_none else "")
         raise InvalidTypeError(f"{name} must be {allowed}, got {value!r} ({type(value).__name__})")
-    seconds = float(value)
+    try:
+        seconds = float(value)
+    except OverflowError:
+        raise InvalidArgumentError(
+            f"{name} must be a finite number of seconds, got {value!r}"
+        ) from None
     # NaN compares false with everything and infinity overflows deadlines:
     # both would reach the supervisor's timers as times that never come.
     if math.isnan(seconds) or math.isinf(seconds):

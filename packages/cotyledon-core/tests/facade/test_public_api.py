@@ -245,6 +245,13 @@ def test_add_rejects_negative_timeout() -> None:
         manager.add(Named, graceful_shutdown_timeout=-1)
 
 
+def test_add_rejects_overflowing_timeout() -> None:
+    manager = cotyledon.ServiceManager()
+
+    with pytest.raises(cotyledon.InvalidArgumentError, match="must be a finite number of seconds"):
+        manager.add(Named, graceful_shutdown_timeout=10**400)
+
+
 class IntWorkerId(cotyledon.Service):
     """Takes its worker id as an int, as many 2.x services annotate it."""
 

@@ -259,6 +259,22 @@ def test_orphan_skips_child_in_own_session(start_app: StartApp) -> None:
             os.kill(helper, signal.SIGKILL)
 
 
+def test_orphan_without_deadline_kills_group(start_app: StartApp, tmp_path: Path) -> None:
+    app = start_app("helpers_app", env={"HELPER_DIR": str(tmp_path), "HELPER_TIMEOUT": "0"})
+    run = app.wait_event("run")
+    pids = [run.pid, *run["helpers"].values()]
+
+    os.kill(app.pid, signal.SIGKILL)
+
+    # With no deadline (timeout 0), what is left of the group gets SIGKILL
+    # as the worker exits, as at the exit of a master.
+    app.wait_for(
+        lambda: not any(is_running(pid) for pid in pids),
+        timeout=10,
+        what="the worker and its helpers to end",
+    )
+
+
 def test_orphaned_worker_waits_for_group(start_app: StartApp, tmp_path: Path) -> None:
     app = start_app("detached_helper_app", env={"HELPER_DIR": str(tmp_path)})
     run = app.wait_event("run")

@@ -346,10 +346,15 @@ class _WorkerLoop:
         Once the master is gone, nothing would stop the processes left in
         the worker's group. They get SIGTERM, as the master would send them,
         and the worker waits for them to end. At the graceful shutdown
-        deadline, the master watch kills the group.
+        deadline, the master watch kills the group. With no deadline, the
+        group gets SIGKILL as the worker exits, as the master kills what is
+        left of its workers' groups at its own exit.
         """
         if self._orphaned and os.getpid() == self._pid:
             signal_own_group(signal.SIGTERM)
+            if self._boot.graceful_shutdown_timeout is None:
+                _flush_output()
+                signal_own_group(signal.SIGKILL)
             wait_for_own_group()
         exit_worker(status)
 
