@@ -604,8 +604,14 @@ class ManagerProcess:
         )
         log = "\n".join(self.log_text().splitlines()[-_LOG_TAIL_LINES:])
         tree = format_process_tree(self.session_processes()) if self._process else ""
+        # The live workers name the services: a misspelt name shows here.
+        workers = ", ".join(
+            f"{service}({worker_id}) pid {pid}"
+            for (service, worker_id), pid in sorted(live_workers(self.events).items())
+        )
         return (
             f"{problem} in {self!r}\n"
+            f"live workers: {workers or '(none)'}\n"
             f"recent events:\n{events or '  (none)'}\n"
             f"processes of the session:\n{tree or '  (none)'}\n"
             f"log tail:\n{log}"

@@ -184,6 +184,20 @@ def test_harness_worker_events_are_typed(manager_process: StartHarness) -> None:
     assert all(harness.events[event.index].kind == "worker_started" for event in started)
 
 
+def test_harness_timeout_error_names_live_workers(manager_process: StartHarness) -> None:
+    harness = manager_process("harness_apps:sleepers", sys_path=[HERE])
+    harness.wait_ready()
+    pids = harness.live_workers()
+
+    with pytest.raises(WaitTimeoutError) as caught:
+        harness.wait_worker_ready("sleepr", 0, timeout=0.2)
+
+    message = str(caught.value)
+    assert "waiting for worker sleepr(0) to be ready" in message
+    expected = f"live workers: sleeper(0) pid {pids[('sleeper', 0)]}, sleeper(1) pid"
+    assert expected in message
+
+
 def test_harness_killed_worker_comes_back(manager_process: StartHarness) -> None:
     harness = manager_process("harness_apps:sleepers", sys_path=[HERE])
     harness.wait_ready()
