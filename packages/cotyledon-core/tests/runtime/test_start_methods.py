@@ -95,9 +95,9 @@ def test_reports_need_no_thread_while_master_stalls(
     assert app.wait_exit() == 0
 
 
-# The master catches SIGALRM, and exec gives a spawned worker the default
-# action: held blocked until the worker's handlers are in place, a stray
-# SIGALRM must kill neither it nor the fork server or resource tracker.
+# The master catches SIGALRM, so exec gives a spawned worker its default
+# action. It stays blocked until the worker's handlers are in place, so a
+# stray one kills neither the worker nor the fork server or resource tracker.
 @pytest.mark.parametrize("method", ["spawn", "forkserver"])
 def test_sigalrm_spares_starting_worker(start_app: StartApp, method: str) -> None:
     app = start_app("slow_start_app", env={"START_METHOD": method})
