@@ -7,13 +7,13 @@ import.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from mailsorter.folders import Folders
 
 from cotyledon_testkit import ManagerProcess
+from cotyledon_testkit import StartManager
 
 PROJECT_DIR = Path(__file__).parents[1]
 """The folder that contains the ``mailsorter`` package, for the manager's ``sys_path``."""
@@ -28,7 +28,7 @@ def folders(tmp_path: Path) -> Folders:
 
 
 @pytest.fixture
-def mailsorter(manager_process: Callable[..., ManagerProcess], folders: Folders) -> ManagerProcess:
+def mailsorter(manager_process: StartManager, folders: Folders) -> ManagerProcess:
     """The mailsorter program, running on ``folders`` with every worker ready.
 
     It is a real manager in a fresh interpreter; every process of it is

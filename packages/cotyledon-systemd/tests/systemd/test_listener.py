@@ -402,15 +402,16 @@ def _fill_queue(receiver: NotifyReceiver) -> None:
 def test_listener_resends_lifecycle_after_full_queue(notify_socket: NotifyReceiver) -> None:
     listener = _listener(notify_socket)
     listener.on_ready(READY)
-    _fill_queue(notify_socket)
+    with notify_socket.stalled():
+        _fill_queue(notify_socket)
 
-    started = time.monotonic()
-    listener.on_reloading(READY)
-    listener.on_reloaded(READY)
-    blocked = time.monotonic() - started
-    notify_socket.receive()
-    listener.on_liveness_tick(READY)
-    resent = [message for message in notify_socket.receive() if "FILLER" not in message]
+        started = time.monotonic()
+        listener.on_reloading(READY)
+        listener.on_reloaded(READY)
+        blocked = time.monotonic() - started
+        notify_socket.receive()
+        listener.on_liveness_tick(READY)
+        resent = [message for message in notify_socket.receive() if "FILLER" not in message]
 
     assert blocked < SEND_TIMEOUT
     assert [sorted(message.fields) for message in resent] == [
@@ -423,13 +424,14 @@ def test_listener_resends_lifecycle_after_full_queue(notify_socket: NotifyReceiv
 def test_listener_drops_ready_after_stopping(notify_socket: NotifyReceiver) -> None:
     listener = _listener(notify_socket)
     stopping = manager(service("web", 2, 2, state=SlotState.STOPPING), phase=ManagerPhase.STOPPING)
-    _fill_queue(notify_socket)
+    with notify_socket.stalled():
+        _fill_queue(notify_socket)
 
-    listener.on_ready(READY)
-    listener.on_stopping(stopping)
-    notify_socket.receive()
-    listener.on_liveness_tick(stopping)
-    resent = [message for message in notify_socket.receive() if "FILLER" not in message]
+        listener.on_ready(READY)
+        listener.on_stopping(stopping)
+        notify_socket.receive()
+        listener.on_liveness_tick(stopping)
+        resent = [message for message in notify_socket.receive() if "FILLER" not in message]
 
     assert notify_socket.find(READY=1) == []
     assert resent[0].fields == {"STOPPING": "1"}

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from cotyledon_testkit._clock import FakeClock
     from cotyledon_testkit._harness import ManagerExitedError
     from cotyledon_testkit._harness import ManagerProcess
+    from cotyledon_testkit._harness import StartManager
     from cotyledon_testkit._harness import WaitError
     from cotyledon_testkit._harness import WaitTimeoutError
     from cotyledon_testkit._harness import close_all_managers
@@ -71,6 +72,7 @@ _SOURCES: dict[str, str] = {
     "FakeClock": "cotyledon_testkit._clock",
     "ManagerExitedError": "cotyledon_testkit._harness",
     "ManagerProcess": "cotyledon_testkit._harness",
+    "StartManager": "cotyledon_testkit._harness",
     "WaitError": "cotyledon_testkit._harness",
     "WaitTimeoutError": "cotyledon_testkit._harness",
     "close_all_managers": "cotyledon_testkit._harness",
@@ -125,6 +127,7 @@ __all__ = [
     "SimRecord",
     "SimulationLimitError",
     "Simulator",
+    "StartManager",
     "WaitError",
     "WaitTimeoutError",
     "WorkerBehaviour",

@@ -21,6 +21,7 @@ from typing import final
 import attrs
 
 from cotyledon_testkit._channel_env import CHANNEL_ENV
+from cotyledon_testkit._socket_reader import SocketReader
 
 MAX_EVENT_SIZE: Final = 65536
 """The maximum size of one event's JSON, in bytes, which is what ``receive``
@@ -96,13 +97,24 @@ def _parse_event(data: bytes) -> ProbeEvent:
 
 @final
 class EventChannel:
-    """The receiving end: a datagram socket bound at ``path``."""
+    """The receiving end: a datagram socket bound at ``path``.
+
+    A thread reads the socket as soon as events arrive, so that no sender
+    waits for room in its queue while the test does something else. The
+    events it read wait for ``receive()``, and ``fileno()`` is readable
+    while some do.
+    """
 
     def __init__(self, path: str) -> None:
         self.path = path
         self._socket = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self._socket.bind(path)
-        self._socket.setblocking(False)
+        try:
+            self._socket.bind(path)
+            self._socket.setblocking(False)
+            self._reader = SocketReader(self._socket.fileno(), self._read_waiting, "event-channel")
+        except BaseException:
+            self._socket.close()
+            raise
         self._owner_pid = os.getpid()
         self.events: list[ProbeEvent] = []
 
@@ -110,30 +122,23 @@ class EventChannel:
         return f"<EventChannel path={self.path!r} events={len(self.events)}>"
 
     def fileno(self) -> int:
-        return self._socket.fileno()
+        return self._reader.fileno()
 
     def receive(self) -> list[ProbeEvent]:
-        """Read every datagram waiting; return the new events.
+        """Return the events that arrived since the last call, and add them to
+        ``events``.
 
         A datagram that is not a valid event (one larger than
         ``MAX_EVENT_SIZE``, or not the JSON that ``report`` sends) raises
-        InvalidEventError once every datagram waiting has been read. The
-        valid events read in the same call are in ``events`` by then.
+        InvalidEventError once the valid events around it are in ``events``.
         """
         new = []
         invalid = []
-        while True:
-            try:
-                # One byte more than an event may have, to notice a larger one.
-                data = self._socket.recv(MAX_EVENT_SIZE + 1)
-            except BlockingIOError:
-                break
-            try:
-                event = _parse_event(data)
-            except ValueError as exc:
-                invalid.append(str(exc))
-                continue
-            new.append(event)
+        for item in self._reader.take():
+            if isinstance(item, ProbeEvent):
+                new.append(item)
+            else:
+                invalid.append(str(item))
         self.events.extend(new)
         if invalid:
             raise InvalidEventError(
@@ -144,7 +149,23 @@ class EventChannel:
 
     def close(self) -> None:
         """Close the socket, and remove its file in the process that bound it only."""
+        self._reader.close()
         self._socket.close()
         if os.getpid() == self._owner_pid:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self.path)
+
+    def _read_waiting(self) -> list[ProbeEvent | ValueError]:
+        """Read every datagram waiting; return for each an event, or the
+        error that explains why it is not one."""
+        read: list[ProbeEvent | ValueError] = []
+        while True:
+            try:
+                # One byte more than an event may have, to notice a larger one.
+                data = self._socket.recv(MAX_EVENT_SIZE + 1)
+            except BlockingIOError:
+                return read
+            try:
+                read.append(_parse_event(data))
+            except ValueError as exc:
+                read.append(exc)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import logging
 import os
+import re
 import selectors
 import signal
 import subprocess
@@ -54,6 +56,9 @@ class _Receiver(Protocol):
 DEFAULT_TIMEOUT: Final = 15.0
 """Seconds a wait lasts by default; generous, for a loaded machine."""
 
+DEFAULT_POLL_INTERVAL: Final = 0.05
+"""Seconds between two checks of a ``wait_for`` condition when no event comes."""
+
 PARENT_PID_ENV: Final = "COTYLEDON_TESTKIT_PARENT_PID"
 """The environment variable that gives the launcher the pid of the test process."""
 
@@ -61,6 +66,9 @@ CLOSE_TIMEOUT: Final = 10.0
 """Seconds ``close()`` keeps killing the processes of a session."""
 
 _LOG_TAIL_LINES: Final = 40
+_WARNING_LINES: Final = 10
+# The level field of the launcher's log format, after the date, time and pid.
+_WARNING_LINE: Final = re.compile(r"^\S+ \S+ \d+ (WARNING|ERROR|CRITICAL) ")
 _EVENT_TAIL: Final = 30
 
 # Every harness started and not closed yet, by id(): the plugin's safety
@@ -93,7 +101,9 @@ class ManagerProcess:
     process left in the session, whatever state the test is in.
 
     ``sys_path`` entries are prepended to the child's ``PYTHONPATH``;
-    ``env`` is added to the child's environment. ``TMPDIR`` names the
+    ``env`` is added to the child's environment. The root logger of the
+    manager writes to the log file from ``log_level`` up, set before the
+    target runs. ``TMPDIR`` names the
     directory of the harness, removed by ``close()`` with what the manager
     left in it (the socket of ``multiprocessing``'s fork server, when the
     test killed the master). The manager keeps the test's ``TMPDIR`` when
@@ -110,10 +120,12 @@ class ManagerProcess:
         env: Mapping[str, str] | None = None,
         cwd: str | os.PathLike[str] | None = None,
         python: str = sys.executable,
+        log_level: int | str = logging.DEBUG,
     ) -> None:
         if ":" not in target:
             raise ValueError(f"target must be 'module:function', got {target!r}")
         self.target = target
+        self._log_level = _level_number(log_level)
         self._sys_path = [str(path) for path in sys_path]
         self._env = dict(env or {})
         self._cwd = cwd
@@ -189,7 +201,13 @@ class ManagerProcess:
         )
         with open(self.log_path, "wb") as log:
             self._process = subprocess.Popen(
-                [self._python, "-m", "cotyledon_testkit._launch", self.target],
+                [
+                    self._python,
+                    "-m",
+                    "cotyledon_testkit._launch",
+                    self.target,
+                    str(self._log_level),
+                ],
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -372,13 +390,14 @@ class ManagerProcess:
         what: str = "the condition",
         *,
         fail_on_exit: bool = False,
-        poll_interval: float | None = None,
+        poll_interval: float | None = DEFAULT_POLL_INTERVAL,
     ) -> T:
         """Wait until ``condition()`` returns a true value; return it.
 
-        The condition is checked after each batch of events and when the
-        master exits, and also every ``poll_interval`` seconds if given: pass
-        one for a condition on something else than events, such as a file.
+        The condition is checked after each batch of events, when the
+        master exits, and every ``poll_interval`` seconds, for a condition
+        on something else than events, such as a file. With None it is
+        checked on events and on the exit only.
         On timeout, WaitTimeoutError names ``what`` and shows the recent
         events, the log and the processes. With ``fail_on_exit``,
         ManagerExitedError is raised as soon as the master has exited and the
@@ -448,7 +467,7 @@ class ManagerProcess:
             return None
 
         described = kind + "".join(f" {key}={value!r}" for key, value in fields.items())
-        return self.wait_for(find, timeout, f"event {described}")
+        return self.wait_for(find, timeout, f"event {described}", poll_interval=None)
 
     def wait_events(
         self, kind: str, count: int, timeout: float = DEFAULT_TIMEOUT, *, after: int = 0
@@ -459,7 +478,7 @@ class ManagerProcess:
             found = [event for event in self.events[after:] if event.kind == kind]
             return found if len(found) >= count else None
 
-        return self.wait_for(find, timeout, f"{count} events {kind}")
+        return self.wait_for(find, timeout, f"{count} events {kind}", poll_interval=None)
 
     def wait_manager_event(
         self, kind: ManagerEventKind, timeout: float = DEFAULT_TIMEOUT, *, after: int = 0
@@ -473,7 +492,13 @@ class ManagerProcess:
             found = manager_events(self.events, kind=kind, after=after)
             return found[0] if found else None
 
-        return self.wait_for(find, timeout, f"the manager to be {kind.value}", fail_on_exit=True)
+        return self.wait_for(
+            find,
+            timeout,
+            f"the manager to be {kind.value}",
+            fail_on_exit=True,
+            poll_interval=None,
+        )
 
     def wait_ready(self, timeout: float = DEFAULT_TIMEOUT) -> ManagerLifecycleEvent:
         """Wait until every initial worker of the manager is ready.
@@ -507,7 +532,11 @@ class ManagerProcess:
             return next((event for event in reversed(ready) if event.pid == pid), None)
 
         return self.wait_for(
-            find, timeout, f"worker {service}({worker_id}) to be ready", fail_on_exit=True
+            find,
+            timeout,
+            f"worker {service}({worker_id}) to be ready",
+            fail_on_exit=True,
+            poll_interval=None,
         )
 
     def wait_worker_exited(
@@ -531,12 +560,16 @@ class ManagerProcess:
 
         which = f" pid {pid}" if pid is not None else ""
         return self.wait_for(
-            find, timeout, f"worker {service}({worker_id}){which} to exit", fail_on_exit=True
+            find,
+            timeout,
+            f"worker {service}({worker_id}){which} to exit",
+            fail_on_exit=True,
+            poll_interval=None,
         )
 
     def _read_while_waiting(self, receiver: _Receiver) -> None:
-        """Read ``receiver`` in every wait until ``_stop_reading``, so that
-        the queue of its socket does not fill while the test waits here."""
+        """Receive from ``receiver`` in every wait until ``_stop_reading``,
+        and wake the waits when it has something new."""
         if self._closed or receiver in self._receivers:
             return
         self._receivers.append(receiver)
@@ -602,7 +635,12 @@ class ManagerProcess:
         events = "\n".join(
             f"  {event.kind} pid={event.pid} {event.fields}" for event in self.events[-_EVENT_TAIL:]
         )
-        log = "\n".join(self.log_text().splitlines()[-_LOG_TAIL_LINES:])
+        lines = self.log_text().splitlines()
+        log = "\n".join(lines[-_LOG_TAIL_LINES:])
+        # Warnings and errors from before the tail, which a chatty DEBUG log
+        # would push out of it.
+        earlier = [line for line in lines[:-_LOG_TAIL_LINES] if _WARNING_LINE.search(line)]
+        warnings = "\n".join(earlier[-_WARNING_LINES:])
         tree = format_process_tree(self.session_processes()) if self._process else ""
         # The live workers name the services: a misspelt name shows here.
         workers = ", ".join(
@@ -614,8 +652,39 @@ class ManagerProcess:
             f"live workers: {workers or '(none)'}\n"
             f"recent events:\n{events or '  (none)'}\n"
             f"processes of the session:\n{tree or '  (none)'}\n"
-            f"log tail:\n{log}"
+            + (f"warnings and errors before the log tail:\n{warnings}\n" if warnings else "")
+            + f"log tail:\n{log}"
         )
+
+
+class StartManager(Protocol):
+    """The factory of the ``manager_process`` fixture: it takes the arguments
+    of ``ManagerProcess``, starts the harness and returns it."""
+
+    def __call__(
+        self,
+        target: str,
+        *,
+        sys_path: Iterable[str | os.PathLike[str]] = (),
+        env: Mapping[str, str] | None = None,
+        cwd: str | os.PathLike[str] | None = None,
+        python: str = sys.executable,
+        log_level: int | str = logging.DEBUG,
+    ) -> ManagerProcess: ...
+
+
+def _level_number(level: int | str) -> int:
+    """Return the number of a logging level given by number or by name."""
+    if isinstance(level, int):
+        return level
+    # The name of a known level gives its number; any other, a string.
+    number = logging.getLevelName(level.upper())
+    if isinstance(number, int):
+        return number
+    raise ValueError(
+        f"invalid log_level {level!r}: expected a level of the logging module, such as "
+        "logging.INFO or 'INFO'"
+    )
 
 
 def close_all_managers() -> int:

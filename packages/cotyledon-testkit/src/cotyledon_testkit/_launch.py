@@ -1,9 +1,9 @@
 """Entry point of a manager started by ``ManagerProcess``.
 
-``python -m cotyledon_testkit._launch module:function`` has the kernel kill
-this process when the test process dies, sets up logging to stderr,
-imports the module and calls the function, which builds a manager and
-runs it.
+``python -m cotyledon_testkit._launch module:function [level]`` has the
+kernel kill this process when the test process dies, sets up logging to
+stderr from ``level`` up (a number, DEBUG by default), imports the module
+and calls the function, which builds a manager and runs it.
 """
 
 from __future__ import annotations
@@ -54,8 +54,9 @@ def die_with_parent() -> None:
 
 def main() -> None:
     die_with_parent()
+    level = int(sys.argv[2]) if len(sys.argv) > 2 else logging.DEBUG
     logging.basicConfig(
-        level=logging.DEBUG,
+        level=level,
         stream=sys.stderr,
         format="%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s",
     )

@@ -15,6 +15,7 @@ import socket
 import struct
 import time
 from collections.abc import Callable
+from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import Final
@@ -28,6 +29,7 @@ from cotyledon_testkit._harness import ManagerProcess
 from cotyledon_testkit._harness import WaitTimeoutError
 from cotyledon_testkit._owned_dir import OwnedTemporaryDirectory
 from cotyledon_testkit._socket_path import check_socket_path
+from cotyledon_testkit._socket_reader import SocketReader
 
 T = TypeVar("T")
 
@@ -132,6 +134,7 @@ class NotifyReceiver:
         self.address = address
         self.messages: list[NotifyMessage] = []
         self._attached: list[ManagerProcess] = []
+        self._reader: SocketReader[NotifyMessage] | None = None
         self._bound = False
         self._socket = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
         try:
@@ -139,6 +142,9 @@ class NotifyReceiver:
             self._bound = True
             self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
             self._socket.setblocking(False)
+            self._reader = SocketReader(
+                self._socket.fileno(), self._read_waiting, "notify-receiver"
+            )
         except BaseException:
             self.close()
             raise
@@ -162,32 +168,54 @@ class NotifyReceiver:
         return {NOTIFY_SOCKET_ENV: self.address}
 
     def fileno(self) -> int:
-        return self._socket.fileno()
+        """Return the descriptor that is readable while messages wait for ``receive()``."""
+        assert self._reader is not None
+        return self._reader.fileno()
 
     def receive(self) -> list[NotifyMessage]:
-        """Read every message waiting, without blocking; return the new ones."""
-        new = []
+        """Return the messages that arrived since the last call, without
+        waiting, and add them to ``messages``."""
+        if self._reader is None:
+            return []
+        new = self._reader.take()
+        self.messages.extend(new)
+        return new
+
+    @contextlib.contextmanager
+    def stalled(self) -> Iterator[None]:
+        """Within the block, read the socket only in ``receive()`` and the
+        waits, as a systemd that has stopped reading would.
+
+        The socket's queue then fills (10 datagrams with Linux's default
+        ``net.unix.max_dgram_qlen``), and a sender waits or gives up, as
+        cotyledon-systemd's client does after its send timeout.
+        """
+        assert self._reader is not None, f"{self!r} is closed"
+        self._reader.pause()
+        try:
+            yield
+        finally:
+            if self._reader is not None:
+                self._reader.resume()
+
+    def _read_waiting(self) -> list[NotifyMessage]:
+        read: list[NotifyMessage] = []
         while True:
             try:
                 data, ancillary, _, _ = self._socket.recvmsg(
                     _MAX_PAYLOAD, _ANCILLARY_SIZE, socket.MSG_CMSG_CLOEXEC
                 )
             except BlockingIOError:
-                break
-            new.append(self._message(data, ancillary))
-        self.messages.extend(new)
-        return new
+                return read
+            read.append(self._message(data, ancillary))
 
     def attach(self, harness: ManagerProcess) -> None:
-        """Read the events of ``harness`` in the waits here, and this
-        socket in the waits of ``harness``.
+        """Wake the waits here on the events of ``harness``, and the waits of
+        ``harness`` on the messages of this socket.
 
-        A harness's event channel queues only a few datagrams, as does this
-        socket, and a manager whose channel is full blocks until the test
-        reads it. Attach the managers that send to this socket, so that a
-        wait on either reads both and ``wait_until`` can await a condition
-        on either. Between waits, as in a ``time.sleep``, nothing reads
-        them.
+        Attach the managers that send to this socket, so that
+        ``wait_until`` can await a condition on their events as well as on
+        the messages, and their waits a condition on the messages.
         """
         if harness in self._attached:
             return
@@ -225,9 +253,9 @@ class NotifyReceiver:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise WaitTimeoutError(self._describe_timeout(what, timeout))
-            # The harness's channel is the socket its events arrive on.
+            # Each is readable while messages or events wait to be received.
             channels = [harness._channel.fileno() for harness in harnesses]
-            select.select([self._socket.fileno(), *channels], [], [], remaining)
+            select.select([self.fileno(), *channels], [], [], remaining)
 
     def wait_for(
         self,
@@ -272,6 +300,9 @@ class NotifyReceiver:
         """Close the socket, and remove its file in the process that made it only."""
         for harness in self._attached:
             harness._stop_reading(self)
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
         self._socket.close()
         if self._dir is not None:
             self._dir.cleanup()

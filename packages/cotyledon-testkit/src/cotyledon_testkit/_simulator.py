@@ -91,8 +91,9 @@ from cotyledon_testkit._simulation_log import WorkerStartFailed
 
 R = TypeVar("R", bound=SimRecord)
 
-ServiceRef = str | ServiceId
-"""A service, by the name it was added with or by the id that ``add`` returned."""
+ServiceRef = str | ServiceId | type[cotyledon.Service]
+"""A service, by the name it was added with, by the id that ``add`` returned,
+or by the ``Service`` subclass whose name it has."""
 
 DEFAULT_IDLE_LIMIT: Final = 3600.0
 """Fake seconds that ``run_until_idle`` may cover by default."""
@@ -632,11 +633,14 @@ class Simulator:
         return self.process(service, worker_id).pid
 
     def service_id(self, service: ServiceRef) -> ServiceId:
-        """Return the id of a service given by name or id; raise LookupError if unknown."""
+        """Return the id of a service given by name, id or class; raise
+        LookupError if unknown."""
         if isinstance(service, uuid.UUID):
             if service not in self._services:
                 raise LookupError(f"no service has the id {service}")
             return service
+        if isinstance(service, type):
+            service = service_name(service)
         found = [sid for sid, entry in self._services.items() if entry.spec.name == service]
         if not found:
             names = sorted(entry.spec.name for entry in self._services.values())

@@ -8,7 +8,6 @@ those that a teardown interrupted by a timeout left behind.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,6 +15,7 @@ import pytest
 
 from cotyledon_testkit._clock import FakeClock
 from cotyledon_testkit._harness import ManagerProcess
+from cotyledon_testkit._harness import StartManager
 from cotyledon_testkit._harness import close_all_managers
 from cotyledon_testkit._notify import NotifyReceiver
 from cotyledon_testkit._simulator import Simulator
@@ -56,12 +56,13 @@ def simulator(fake_clock: FakeClock) -> Simulator:
 
 
 @pytest.fixture
-def manager_process() -> Iterator[Callable[..., ManagerProcess]]:
+def manager_process() -> Iterator[StartManager]:
     """A factory that starts a real manager in a fresh interpreter.
 
     Call it with an import string and the keyword arguments of
-    ``ManagerProcess`` (``sys_path``, ``env``, ``cwd``, ``python``); it
-    returns the started harness::
+    ``ManagerProcess`` (``sys_path``, ``env``, ``cwd``, ``python``,
+    ``log_level``); it returns the started harness. Annotate the fixture
+    with ``StartManager`` for mypy to check those::
 
         manager = manager_process("myapp.main:run_manager", sys_path=[src])
         manager.wait_ready()

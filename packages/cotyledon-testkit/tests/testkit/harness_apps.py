@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import os
 import signal
@@ -79,6 +80,33 @@ def forkserver_sleepers() -> None:
     )
     manager.add(Sleeper, workers=2)
     manager.run()
+
+
+def chatty_log() -> None:
+    """Log a warning, then more DEBUG lines than a wait error shows, report
+    ``logged``, and wait to be killed."""
+    log = logging.getLogger("chatty")
+    log.warning("disk almost full")
+    for index in range(60):
+        log.debug("detail %d", index)
+    log.info("all logged")
+    report("logged")
+    time.sleep(300)
+
+
+EVENT_BURST = 200
+"""How many events ``report_burst`` sends: many more than a Unix datagram
+socket queues by default."""
+
+
+def report_burst() -> None:
+    """Report ``EVENT_BURST`` events, then create the file that BURST_DONE
+    names, and wait to be killed."""
+    for index in range(EVENT_BURST):
+        report("tick", index=index)
+    with open(os.environ["BURST_DONE"], "w"):
+        pass
+    time.sleep(300)
 
 
 NOTIFY_BURST = 40

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -71,3 +72,18 @@ def test_channel_reports_datagram_not_event(channel: EventChannel) -> None:
     assert "b'not json'" in message
     assert "KeyError" in message
     assert [event.kind for event in channel.events] == ["valid"]
+
+
+def test_channel_reads_between_receives(channel: EventChannel) -> None:
+    # Many more events than the socket queues, and no receive() meanwhile:
+    # a send that found the queue full would time out.
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sender:
+        sender.settimeout(5.0)
+        for index in range(200):
+            payload = {"kind": "tick", "pid": 1, "time": 0.0, "fields": {"index": index}}
+            sender.sendto(json.dumps(payload).encode(), channel.path)
+
+    events = channel.receive()
+
+    assert [event["index"] for event in events] == list(range(200))
+    assert channel.receive() == []

@@ -14,12 +14,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from harness_apps import EVENT_BURST
 
 from cotyledon import WorkerEventKind
 from cotyledon_testkit import ManagerEventKind
 from cotyledon_testkit import ManagerExitedError
 from cotyledon_testkit import ManagerProcess
 from cotyledon_testkit import ProbeEvent
+from cotyledon_testkit import StartManager
 from cotyledon_testkit import WaitTimeoutError
 from cotyledon_testkit import close_all_managers
 from cotyledon_testkit import open_managers
@@ -30,7 +32,7 @@ from cotyledon_testkit._process_tree import read_process
 
 HERE = Path(__file__).parent
 
-StartHarness = Callable[..., ManagerProcess]
+StartHarness = StartManager
 
 
 def _running(pid: int) -> bool:
@@ -135,7 +137,7 @@ def test_harness_repr_shows_state() -> None:
     assert os.path.basename(str(harness.log_path)) == "manager.log"
 
 
-def test_harness_wait_for_polls_when_asked(tmp_path: Path) -> None:
+def test_harness_wait_for_polls_by_default(tmp_path: Path) -> None:
     flag = tmp_path / "flag"
     with ManagerProcess("harness_apps:report_and_wait", sys_path=[HERE]) as harness:
         harness.wait_event("ready")
@@ -144,9 +146,78 @@ def test_harness_wait_for_polls_when_asked(tmp_path: Path) -> None:
         threading.Timer(0.2, flag.touch).start()
         started = time.monotonic()
 
-        harness.wait_for(flag.exists, timeout=30, poll_interval=0.05)
+        harness.wait_for(flag.exists, timeout=30)
 
     assert time.monotonic() - started < 15
+
+
+def test_harness_wait_for_without_polling() -> None:
+    checks = {"polled": 0, "unpolled": 0}
+
+    def never(name: str) -> Callable[[], bool]:
+        def check() -> bool:
+            checks[name] += 1
+            return False
+
+        return check
+
+    with ManagerProcess("harness_apps:report_and_wait", sys_path=[HERE]) as harness:
+        harness.wait_event("ready")
+        with pytest.raises(WaitTimeoutError):
+            harness.wait_for(never("polled"), timeout=1.0)
+        with pytest.raises(WaitTimeoutError):
+            harness.wait_for(never("unpolled"), timeout=1.0, poll_interval=None)
+
+    # No event comes: without polling, the condition is checked at the
+    # start and at the deadline only.
+    assert checks["polled"] >= 4
+    assert checks["unpolled"] <= 3
+
+
+def test_harness_reads_events_while_test_busy(tmp_path: Path) -> None:
+    done = tmp_path / "done"
+    harness = ManagerProcess(
+        "harness_apps:report_burst", sys_path=[HERE], env={"BURST_DONE": str(done)}
+    )
+    with harness:
+        # The test reads nothing until the sender is done: a sender that
+        # waited on a full queue would never create the file.
+        deadline = time.monotonic() + 15
+        while not done.exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        ticks = [event["index"] for event in harness.receive()]
+
+    assert done.exists()
+    assert ticks == list(range(EVENT_BURST))
+
+
+def test_harness_log_level_filters_log() -> None:
+    harness = ManagerProcess("harness_apps:chatty_log", sys_path=[HERE], log_level="info")
+    with harness:
+        harness.wait_event("logged")
+        log = harness.log_text()
+
+    assert "all logged" in log
+    assert "disk almost full" in log
+    assert "detail 0" not in log
+
+
+def test_harness_rejects_unknown_log_level() -> None:
+    with pytest.raises(ValueError, match="invalid log_level 'LOUD'"):
+        ManagerProcess("harness_apps:chatty_log", sys_path=[HERE], log_level="LOUD")
+
+
+def test_harness_wait_error_keeps_warnings() -> None:
+    with ManagerProcess("harness_apps:chatty_log", sys_path=[HERE]) as harness:
+        harness.wait_event("logged")
+        with pytest.raises(WaitTimeoutError) as caught:
+            harness.wait_event("never", timeout=0.1)
+
+    message = str(caught.value)
+    before_tail, _, tail = message.partition("\nlog tail:\n")
+    assert "warnings and errors before the log tail:" in before_tail
+    assert "WARNING chatty: disk almost full" in before_tail
+    assert "disk almost full" not in tail
 
 
 def test_harness_close_is_idempotent() -> None:

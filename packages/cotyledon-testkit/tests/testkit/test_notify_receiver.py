@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import array
+import contextlib
 import os
 import socket
 import threading
@@ -147,3 +148,36 @@ def test_closed_receiver_leaves_harness_waits() -> None:
         ready = harness.wait_event("ready")
 
     assert ready.pid == harness.pid
+
+
+def test_receiver_reads_between_receives(notify_socket: NotifyReceiver) -> None:
+    # Many more messages than the socket queues, and no receive() meanwhile.
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sender:
+        sender.settimeout(5.0)
+        for index in range(200):
+            sender.sendto(f"STATUS={index}".encode(), notify_socket.address)
+
+    statuses = [message["STATUS"] for message in notify_socket.receive()]
+
+    assert statuses == [str(index) for index in range(200)]
+
+
+def test_stalled_receiver_fills_its_queue(notify_socket: NotifyReceiver) -> None:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sender:
+        sender.setblocking(False)
+        queued = 0
+        with notify_socket.stalled():
+            with contextlib.suppress(BlockingIOError):
+                while queued < 10_000:
+                    sender.sendto(b"STATUS=queued", notify_socket.address)
+                    queued += 1
+            in_block = notify_socket.receive()
+        sender.settimeout(5.0)
+        for _ in range(200):
+            sender.sendto(b"STATUS=after", notify_socket.address)
+
+    after = notify_socket.wait_until(lambda: len(notify_socket.find(STATUS="after")) == 200)
+
+    assert 0 < queued < 10_000
+    assert len(in_block) == queued
+    assert after

@@ -170,6 +170,19 @@ def test_simulator_unknown_service_raises() -> None:
         sim.exit("mail", 0)
 
 
+def test_simulator_finds_service_by_class() -> None:
+    sim = _simulator()
+    sim.add(Mailer, workers=2)
+    sim.start()
+
+    process = sim.exit(Mailer, 1, code=1)
+
+    assert process.service == "mailer"
+    assert sim.restarts(Mailer) == 1
+    with pytest.raises(LookupError, match=r"no service named 'Indexer'; services: \['mailer'\]"):
+        sim.pid(Indexer, 0)
+
+
 def test_simulator_ambiguous_name_raises() -> None:
     sim = _simulator()
     first = sim.add("web")
