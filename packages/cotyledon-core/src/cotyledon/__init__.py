@@ -12,6 +12,7 @@ from cotyledon._manager import ServiceManager
 from cotyledon._service import Service
 from cotyledon.core import ManagerPhase
 from cotyledon.core import ManagerStatus
+from cotyledon.core import ReloadOutcome
 from cotyledon.core import ServiceState
 from cotyledon.core import ServiceStatus
 from cotyledon.core import SlotState
@@ -29,6 +30,7 @@ __all__ = [
     "LifecycleListener",
     "ManagerPhase",
     "ManagerStatus",
+    "ReloadOutcome",
     "Service",
     "ServiceManager",
     "ServiceState",

@@ -25,6 +25,7 @@ from cotyledon.core import GiveUpAction
 from cotyledon.core import KillWorker
 from cotyledon.core import ManagerPhase
 from cotyledon.core import ReloadHooksDone
+from cotyledon.core import ReloadOutcome
 from cotyledon.core import ReloadPolicy
 from cotyledon.core import ReloadRequested
 from cotyledon.core import ReportServiceEnded
@@ -851,6 +852,7 @@ def test_rolling_completes_with_reloaded() -> None:
 
     assert step.commands[-1] == AnnounceReloaded()
     assert run.supervisor.replacements() == {}
+    assert run.supervisor.status(run.clock.now()).last_reload is ReloadOutcome.DONE
 
 
 def test_rolling_unready_replacement_fails_reload() -> None:
@@ -867,6 +869,7 @@ def test_rolling_unready_replacement_fails_reload() -> None:
     assert step.commands[-1] == AnnounceReloaded(failed=True)
     assert SpawnWorker(_slot(1)) not in step.commands
     assert run.supervisor.slots()[_slot(0)].pid == 100
+    assert run.supervisor.status(run.clock.now()).last_reload is ReloadOutcome.FAILED
 
 
 def test_rolling_default_ready_timeout() -> None:

@@ -20,6 +20,7 @@ from cotyledon.core import ExitManager
 from cotyledon.core import KillWorker
 from cotyledon.core import ManagerPhase
 from cotyledon.core import ReloadHooksDone
+from cotyledon.core import ReloadOutcome
 from cotyledon.core import ReloadPolicy
 from cotyledon.core import ReloadRequested
 from cotyledon.core import ReportSpawnFailure
@@ -1132,9 +1133,12 @@ def test_reload_cancelled_by_hook(supervisor: Supervisor, fake_clock: FakeClock)
     _start(supervisor, fake_clock)
     supervisor.handle(ReloadRequested(), fake_clock.now())
 
+    before = supervisor.status(fake_clock.now())
     step = supervisor.handle(ReloadHooksDone(cancelled=True), fake_clock.now())
 
     assert step.commands == (AnnounceReloaded(cancelled=True),)
+    assert before.last_reload is None
+    assert supervisor.status(fake_clock.now()).last_reload is ReloadOutcome.CANCELLED
 
 
 def test_reload_during_hooks_is_coalesced(supervisor: Supervisor, fake_clock: FakeClock) -> None:

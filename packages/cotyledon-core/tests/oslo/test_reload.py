@@ -14,6 +14,9 @@ from oslo_support import option_logged
 from oslo_support import worker_runs
 from oslo_support import write_config
 
+from cotyledon import ReloadOutcome
+from cotyledon_testkit import ManagerEventKind
+
 APPS = ["reload_app", "mutate_app"]
 
 
@@ -92,10 +95,11 @@ def test_reload_bad_file_keeps_values(
 
     app.send_signal(signal.SIGHUP)
     hook = app.wait_event("hook_reload", after=mark)
-    app.wait_event("manager_reloaded", after=mark)
+    reloaded = app.wait_manager_event(ManagerEventKind.RELOADED, after=mark)
 
     assert hook["greeting"] == "hello"
     assert hook["timeout"] == 60
+    assert reloaded.reload_outcome is ReloadOutcome.CANCELLED
     # The master cancelled the reload: no worker reloaded or restarted.
     assert not [e for e in app.events[mark:] if e.kind in ("reload", "worker_exited")]
     assert app.live_workers() == workers
@@ -124,9 +128,11 @@ def test_reload_after_bad_file_works(start_app: StartApp, config_path: Path, app
     app.send_signal(signal.SIGHUP)
     hook = app.wait_event("hook_reload", after=mark)
     reloads = app.wait_events("reload", 2, after=mark)
+    reloaded = app.wait_manager_event(ManagerEventKind.RELOADED, after=mark)
 
     assert hook["greeting"] == "hallo"
     assert [e["greeting"] for e in reloads] == ["hallo", "hallo"]
+    assert reloaded.reload_outcome is ReloadOutcome.DONE
 
 
 def test_reload_negative_timeout_keeps_old(start_app: StartApp, config_path: Path) -> None:

@@ -71,6 +71,7 @@ def test_cli_status_prints_json(operator_app: tuple[ManagerProcess, Path]) -> No
     document = json.loads(result.stdout)
     assert result.returncode == 0
     assert document["summary"] == "probe 2/2"
+    assert document["last_reload"] is None
     assert [slot["state"] for slot in document["services"][0]["slots"]] == ["running"] * 2
 
 

@@ -33,6 +33,7 @@ from typing import final
 from cotyledon import LifecycleListener
 from cotyledon import ManagerPhase
 from cotyledon import ManagerStatus
+from cotyledon import ReloadOutcome
 from cotyledon import ServiceState
 from cotyledon import SlotState
 from cotyledon import WorkerEvent
@@ -333,10 +334,15 @@ class SystemdListener(LifecycleListener):
     def status_text(self, status: ManagerStatus) -> str:
         """Return the one-line ``STATUS=`` text for a status snapshot.
 
-        The summary comes first, then notes: the services given up, the last
-        unexpected worker exit, the services that stop the watchdog pings.
+        The summary comes first, then notes: a last reload that did not
+        complete, the services given up, the last unexpected worker exit, the
+        services that stop the watchdog pings.
         """
         notes = []
+        if status.last_reload is ReloadOutcome.FAILED:
+            notes.append("last reload failed: a rolling replacement was not ready in time")
+        elif status.last_reload is ReloadOutcome.CANCELLED:
+            notes.append("last reload cancelled by a hook")
         given_up = [s.name for s in status.services if s.state is ServiceState.GIVEN_UP]
         if given_up:
             notes.append(f"given up: {', '.join(given_up)}")

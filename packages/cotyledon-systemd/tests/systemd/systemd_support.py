@@ -8,6 +8,7 @@ from pathlib import Path
 
 from cotyledon import ManagerPhase
 from cotyledon import ManagerStatus
+from cotyledon import ReloadOutcome
 from cotyledon import ServiceState
 from cotyledon import ServiceStatus
 from cotyledon import SlotState
@@ -65,6 +66,9 @@ def service(
 
 
 def manager(
-    *services: ServiceStatus, phase: ManagerPhase = ManagerPhase.RUNNING, ready: bool = True
+    *services: ServiceStatus,
+    phase: ManagerPhase = ManagerPhase.RUNNING,
+    ready: bool = True,
+    last_reload: ReloadOutcome | None = None,
 ) -> ManagerStatus:
-    return ManagerStatus(phase, ready, services)
+    return ManagerStatus(phase, ready, services, last_reload)

@@ -18,6 +18,7 @@ from systemd_support import service
 
 from cotyledon import ManagerPhase
 from cotyledon import ManagerStatus
+from cotyledon import ReloadOutcome
 from cotyledon import ServiceState
 from cotyledon import SlotState
 from cotyledon import WorkerEvent
@@ -465,6 +466,29 @@ def test_listener_long_status_keeps_notes(notify_socket: NotifyReceiver) -> None
     assert len(text) <= 1000
     assert text.endswith("\u2026; given up: crasher")
     assert text.startswith("service-000-")
+
+
+@pytest.mark.parametrize(
+    ("outcome", "note"),
+    [
+        (ReloadOutcome.FAILED, "; last reload failed: a rolling replacement was not ready in time"),
+        (ReloadOutcome.CANCELLED, "; last reload cancelled by a hook"),
+        (ReloadOutcome.DONE, ""),
+    ],
+)
+def test_listener_reload_outcome_in_status(
+    notify_socket: NotifyReceiver, outcome: ReloadOutcome, note: str
+) -> None:
+    listener = _listener(notify_socket)
+    listener.on_ready(READY)
+    listener.on_reloading(READY)
+    reloading = notify_socket.wait_message(RELOADING=1)
+
+    listener.on_reloaded(manager(service("web", 2, 2), last_reload=outcome))
+    after = notify_socket.messages.index(reloading) + 1
+    message = notify_socket.wait_message(READY=1, after=after)
+
+    assert message["STATUS"] == "web 2/2" + note
 
 
 def test_listener_longest_messages_fit_systemd(notify_socket: NotifyReceiver) -> None:

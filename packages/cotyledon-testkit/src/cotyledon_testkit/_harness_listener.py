@@ -20,7 +20,7 @@ class HarnessListener(LifecycleListener):
 
     Manager events are ``manager_ready``, ``manager_reloading``,
     ``manager_reloaded``, ``manager_stopping`` and ``manager_give_up``, with
-    the status summary;
+    the status summary (and how the reload ended, for ``manager_reloaded``);
     worker events are ``worker_started``, ``worker_ready``,
     ``worker_reloaded`` and ``worker_exited``, with the service name, the
     worker id and the worker's pid (and ``exit_code`` and ``stop_reason``
@@ -37,7 +37,12 @@ class HarnessListener(LifecycleListener):
         report("manager_reloading", summary=status.summary())
 
     def on_reloaded(self, status: ManagerStatus) -> None:
-        report("manager_reloaded", summary=status.summary())
+        outcome = status.last_reload
+        report(
+            "manager_reloaded",
+            summary=status.summary(),
+            reload_outcome=None if outcome is None else outcome.value,
+        )
 
     def on_stopping(self, status: ManagerStatus) -> None:
         report("manager_stopping", summary=status.summary())

@@ -13,6 +13,7 @@ from typing import Final
 
 import attrs
 
+from cotyledon import ReloadOutcome
 from cotyledon import WorkerEventKind
 from cotyledon_testkit._channel import ProbeEvent
 
@@ -65,6 +66,9 @@ class ManagerLifecycleEvent:
     """``time.monotonic()`` in the master when it reported the event."""
     index: int
     """The position of the event in ``ManagerProcess.events``."""
+    reload_outcome: ReloadOutcome | None = None
+    """For ``RELOADED``: whether the reload was done, cancelled by a hook or
+    failed; None for the other kinds."""
 
 
 def worker_events(
@@ -117,10 +121,15 @@ def manager_events(
             summary=event["summary"],
             time=event.time,
             index=index,
+            reload_outcome=_reload_outcome(event.get("reload_outcome")),
         )
         if kind is None or typed.kind is kind:
             found.append(typed)
     return found
+
+
+def _reload_outcome(value: object) -> ReloadOutcome | None:
+    return None if value is None else ReloadOutcome(value)
 
 
 def live_workers(

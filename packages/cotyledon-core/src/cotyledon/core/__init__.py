@@ -63,6 +63,7 @@ from cotyledon.core._spec import ReloadPolicy
 from cotyledon.core._spec import RestartPolicy
 from cotyledon.core._spec import ServiceSpec
 from cotyledon.core._status import ManagerStatus
+from cotyledon.core._status import ReloadOutcome
 from cotyledon.core._status import ServiceState
 from cotyledon.core._status import ServiceStatus
 from cotyledon.core._status import WorkerStatus
@@ -95,6 +96,7 @@ __all__ = [
     "ManagerPhase",
     "ManagerStatus",
     "ReloadHooksDone",
+    "ReloadOutcome",
     "ReloadPolicy",
     "ReloadRequested",
     "ReportServiceEnded",

@@ -24,6 +24,20 @@ class ServiceState(enum.Enum):
     """It restarted more often than its restart intensity allows."""
 
 
+class ReloadOutcome(enum.Enum):
+    """The way a reload of the manager ended."""
+
+    DONE = "done"
+    """Every worker reloaded, or was replaced by a ready one."""
+
+    CANCELLED = "cancelled"
+    """An ``on_reload`` hook cancelled it: the workers were left as they were."""
+
+    FAILED = "failed"
+    """A rolling replacement was not ready in time: the workers of its
+    service that were not replaced yet kept running as they were."""
+
+
 @record
 class WorkerStatus:
     """One worker slot."""
@@ -74,6 +88,8 @@ class ManagerStatus:
     ready: bool
     """Every worker of the initial services has been ready at least once."""
     services: tuple[ServiceStatus, ...]
+    last_reload: ReloadOutcome | None = None
+    """The outcome of the latest reload that ended; None before the first one ends."""
 
     @property
     def ready_workers(self) -> int:

@@ -74,6 +74,7 @@ from cotyledon.core._spec import ReloadPolicy
 from cotyledon.core._spec import RestartPolicy
 from cotyledon.core._spec import ServiceSpec
 from cotyledon.core._status import ManagerStatus
+from cotyledon.core._status import ReloadOutcome
 from cotyledon.core._status import ServiceState
 from cotyledon.core._status import ServiceStatus
 from cotyledon.core._status import WorkerStatus
@@ -200,6 +201,7 @@ class Supervisor:
         self._rolling: dict[ServiceId, list[Slot]] = {}
         self._rolling_current: dict[ServiceId, Slot] = {}
         self._reload_failed = False
+        self._last_reload: ReloadOutcome | None = None
         self._phase = ManagerPhase.NEW
         self._records: dict[Slot, _SlotRecord] = {}
         # The slots that keep the manager from being ready: not ready and
@@ -275,7 +277,7 @@ class Supervisor:
             )
             for sid, spec in self._specs.items()
         )
-        return ManagerStatus(self._phase, self._announced_ready, services)
+        return ManagerStatus(self._phase, self._announced_ready, services, self._last_reload)
 
     def spec(self, service_id: ServiceId) -> ServiceSpec | None:
         """Return the spec of a service, or None for an unknown id."""
@@ -732,6 +734,7 @@ class Supervisor:
         if cancelled:
             self._reloading = None
             self._revision += 1
+            self._last_reload = ReloadOutcome.CANCELLED
             out.append(AnnounceReloaded(cancelled=True))
             return
         self._reloading = set()
@@ -901,6 +904,7 @@ class Supervisor:
         ):
             self._reloading = None
             self._revision += 1
+            self._last_reload = ReloadOutcome.FAILED if self._reload_failed else ReloadOutcome.DONE
             out.append(AnnounceReloaded(failed=self._reload_failed))
             self._reload_failed = False
 

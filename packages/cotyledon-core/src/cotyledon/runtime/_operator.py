@@ -39,6 +39,7 @@ def status_document(status: ManagerStatus) -> dict[str, Any]:
         "phase": status.phase.value,
         "ready": is_ready(status),
         "summary": status.summary(),
+        "last_reload": None if status.last_reload is None else status.last_reload.value,
         "services": [
             {
                 "name": service.name,
