@@ -16,6 +16,7 @@ import socket
 import stat
 import threading
 
+from cotyledon_systemd._environment import close_passed_on_exec
 from cotyledon_systemd._environment import systemd_environment
 
 LOG = logging.getLogger(__name__)
@@ -38,16 +39,10 @@ def listen_fds() -> dict[str, list[int]]:
     with _lock:
         if _fds is None:
             _fds = {}
-            for fd, name in systemd_environment().listen_fds():
-                # sd_listen_fds(3): "This function call will set the
-                # FD_CLOEXEC flag for all passed file descriptors to avoid
-                # further inheritance to children of the calling process."
-                # Forked workers still get them; programs they exec do not.
-                try:
-                    os.set_inheritable(fd, False)
-                except OSError as exc:
-                    LOG.warning("Passed descriptor %d (%s) is not open: %s", fd, name, exc)
-                    continue
+            # Forked workers still get the descriptors; programs they exec
+            # do not. The first take of the environment has already warned
+            # of those that are not open.
+            for fd, name in close_passed_on_exec(systemd_environment(), warn=False):
                 _fds.setdefault(name, []).append(fd)
         return {name: list(fds) for name, fds in _fds.items()}
 

@@ -32,6 +32,14 @@ LISTEN_FDS_START: Final = 3
 descriptor number 3 (i.e. SD_LISTEN_FDS_START), the remaining descriptors
 follow at 4, 5, 6, ..., if any." """
 
+NR_OPEN_PATH: Final = "/proc/sys/fs/nr_open"
+"""The kernel's limit on the descriptors of one process: no descriptor
+number reaches it."""
+
+DEFAULT_NR_OPEN: Final = 1 << 20
+"""The kernel's default ``fs.nr_open``, for when ``NR_OPEN_PATH`` cannot be
+read."""
+
 UNKNOWN_FD_NAME: Final = "unknown"
 """sd_listen_fds(3), special names: "unknown": "The process received no
 name for the specific file descriptor from the service manager." """
@@ -135,6 +143,17 @@ class SystemdEnvironment:
         if count is None:
             LOG.warning("Ignoring LISTEN_FDS=%r: not a positive number", raw_count)
             return []
+        limit = max_descriptors()
+        if count > limit - LISTEN_FDS_START:
+            # No process can have that many descriptors, so the count is
+            # invalid. Taken as it is, it would cost a list entry and a system
+            # call per descriptor.
+            LOG.warning(
+                "Ignoring invalid LISTEN_FDS=%d: a process has at most %d descriptors (fs.nr_open)",
+                count,
+                limit,
+            )
+            return []
         names = [UNKNOWN_FD_NAME] * count
         raw_names = self.variables.get("LISTEN_FDNAMES")
         if raw_names is not None:
@@ -195,7 +214,9 @@ def systemd_environment() -> SystemdEnvironment:
                     ", ".join(sorted(_taken.variables)),
                     _taken.pid,
                 )
-            _set_close_on_exec(_taken)
+            # Programs that the master or its workers run do not get the
+            # passed descriptors; forked workers still do.
+            close_passed_on_exec(_taken)
         return _taken
 
 
@@ -222,19 +243,57 @@ def _found_by_entry_point() -> SystemdEnvironment | None:
     return None if pid is None else SystemdEnvironment({}, pid)
 
 
-def _set_close_on_exec(environment: SystemdEnvironment) -> None:
-    """Mark the passed descriptors close-on-exec, so that programs that the
-    master or its workers run do not get them; forked workers still do.
+def close_passed_on_exec(
+    environment: SystemdEnvironment, *, warn: bool = True
+) -> list[tuple[int, str]]:
+    """Mark the passed descriptors close-on-exec and return those that are
+    open, with their names. With ``warn``, those that are not open get one
+    warning in all.
 
     sd_listen_fds(3): "This function call will set the FD_CLOEXEC flag for
     all passed file descriptors to avoid further inheritance to children
     of the calling process."
     """
-    for fd, name in environment.listen_fds():
+    passed = environment.listen_fds()
+    found = []
+    missing = []
+    for fd, name in passed:
         try:
             os.set_inheritable(fd, False)
-        except OSError as exc:
-            LOG.warning("Passed descriptor %d (%s) is not open: %s", fd, name, exc)
+        except OSError:
+            missing.append(fd)
+            continue
+        found.append((fd, name))
+    if missing and warn:
+        LOG.warning(
+            "%d of the %d descriptors that LISTEN_FDS passed are not open: %s",
+            len(missing),
+            len(passed),
+            _describe_numbers(missing),
+        )
+    return found
+
+
+def max_descriptors() -> int:
+    """Return the kernel's limit on the descriptors of one process."""
+    try:
+        with open(NR_OPEN_PATH, encoding="ascii") as file:
+            return int(file.read())
+    except (OSError, ValueError):
+        return DEFAULT_NR_OPEN
+
+
+def _describe_numbers(numbers: list[int], max_ranges: int = 5) -> str:
+    """Return sorted ``numbers`` as ranges, ``5, 7-9``, the first ``max_ranges`` of them."""
+    ranges: list[list[int]] = []
+    for number in numbers:
+        if ranges and number == ranges[-1][1] + 1:
+            ranges[-1][1] = number
+        else:
+            ranges.append([number, number])
+    texts = [str(first) if first == last else f"{first}-{last}" for first, last in ranges]
+    more = ", \u2026" if len(texts) > max_ranges else ""
+    return ", ".join(texts[:max_ranges]) + more
 
 
 def _positive_int(text: str | None) -> int | None:

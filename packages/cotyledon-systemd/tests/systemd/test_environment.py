@@ -94,6 +94,15 @@ def test_listen_fds_with_wrong_name_count() -> None:
     assert env.listen_fds() == [(3, "unknown"), (4, "unknown")]
 
 
+def test_listen_fds_beyond_kernel_limit_ignored(caplog: pytest.LogCaptureFixture) -> None:
+    # No process can have that many descriptors, so the count is invalid,
+    # and a list of that many names would not fit in memory.
+    env = _environment(LISTEN_FDS=str(10**12), LISTEN_PID=str(PID))
+
+    assert env.listen_fds() == []
+    assert f"Ignoring invalid LISTEN_FDS={10**12}" in caplog.text
+
+
 def test_started_pid_comes_from_listen_pid() -> None:
     env = _environment(LISTEN_PID="77", WATCHDOG_PID="88")
 
@@ -131,3 +140,34 @@ def test_systemd_environment_sets_close_on_exec() -> None:
         os.close(write_end)
 
     assert result.stdout.split() == ["True", "False"]
+
+
+def test_descriptors_not_open_get_one_warning() -> None:
+    # LISTEN_FDS counts 2000 descriptors, but only descriptor 3 and a few
+    # that the interpreter opened are open.
+    read_end, write_end = os.pipe()
+    program = (
+        "import logging, os, sys, cotyledon_systemd\n"
+        "logging.basicConfig(format='%(levelname)s %(message)s')\n"
+        "os.dup2(int(sys.argv[1]), 3)\n"
+        "os.environ['LISTEN_PID'] = str(os.getpid())\n"
+        "print(cotyledon_systemd.listen_fds()['unknown'][0])\n"
+    )
+    try:
+        result = subprocess.run(
+            [sys.executable, "-c", program, str(read_end)],
+            env={**os.environ, "LISTEN_FDS": "2000"},
+            pass_fds=(read_end,),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+    finally:
+        os.close(read_end)
+        os.close(write_end)
+
+    assert result.stdout.strip() == "3"
+    [warning] = result.stderr.splitlines()
+    assert warning.startswith("WARNING ")
+    assert "of the 2000 descriptors that LISTEN_FDS passed are not open: 4-" in warning
