@@ -59,7 +59,9 @@ def notify_address(value: str) -> bytes:
             raise InvalidNotifySocketError(
                 f"{NOTIFY_SOCKET_ENV}={value!r} names an abstract socket with an empty name"
             )
-        address = b"\0" + value[1:].encode()
+        # os.environ decodes bytes that are not UTF-8 as surrogates, so
+        # os.fsencode() restores the name's bytes, as it does for a path.
+        address = b"\0" + os.fsencode(value[1:])
     elif value.startswith("/"):
         address = os.fsencode(value)
     else:

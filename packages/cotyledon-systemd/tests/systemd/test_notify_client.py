@@ -127,6 +127,12 @@ def test_notify_address_maps_abstract_name() -> None:
     assert notify_address("@name") == b"\0name"
 
 
+def test_notify_address_keeps_undecodable_abstract_name() -> None:
+    # os.environ decodes the byte 0xff of a name that is not UTF-8 as a
+    # surrogate, as it does for a path.
+    assert notify_address(os.fsdecode(b"@name\xff")) == b"\0name\xff"
+
+
 @pytest.mark.parametrize("key", ["", "A=B", "A\nB", "A\rB"])
 def test_format_message_rejects_bad_key(key: str) -> None:
     with pytest.raises(ValueError, match="invalid sd_notify field name"):
