@@ -53,6 +53,9 @@ class SystemdEnvironment:
     """The variables of ``SYSTEMD_VARIABLES`` that were set, as found."""
     pid: int
     """The process that took them: the master."""
+    parent_pid: int | None = None
+    """The parent of ``pid`` when it took them, which systemd may have started
+    in its place (a wrapper that forks the master); None if unknown."""
 
     @property
     def notify_socket(self) -> str | None:
@@ -68,6 +71,13 @@ class SystemdEnvironment:
                 return pid
         return None
 
+    @property
+    def started_by_wrapper(self) -> bool:
+        """Whether systemd started the parent of ``pid``, which forked it,
+        rather than ``pid`` itself."""
+        started = self.started_pid
+        return started is not None and started != self.pid and started == self.parent_pid
+
     def watchdog_usec(self) -> int | None:
         """Return the watchdog timeout in microseconds, or None when it does
         not apply to ``pid``.
@@ -76,8 +86,8 @@ class SystemdEnvironment:
         is set, and the $WATCHDOG_PID variable is unset or set to the PID of
         the current process, the service manager expects notifications from
         this process." It also applies when ``WATCHDOG_PID`` names the
-        process that systemd started and that started this one, because the
-        master then sends ``MAINPID=`` and becomes the main process.
+        parent that systemd started and that started this process, because
+        the master then sends ``MAINPID=`` and becomes the main process.
         """
         raw = self.variables.get("WATCHDOG_USEC")
         if raw is None:
@@ -90,8 +100,8 @@ class SystemdEnvironment:
         watchdog_pid = _positive_int(raw_pid)
         if (
             watchdog_pid is not None
-            and watchdog_pid != self.pid
             and watchdog_pid == self.started_pid
+            and self.started_by_wrapper
         ):
             # systemd started a wrapper that forked this master, which then
             # sends MAINPID= with READY=1 (see SystemdListener). systemd then
@@ -174,17 +184,23 @@ class SystemdEnvironment:
 
 
 def take_environment(
-    environ: MutableMapping[str, str] | None = None, pid: int | None = None
+    environ: MutableMapping[str, str] | None = None,
+    pid: int | None = None,
+    parent_pid: int | None = None,
 ) -> SystemdEnvironment:
     """Remove the systemd variables from ``environ`` and return them.
 
     ``environ`` is ``os.environ`` by default, and ``pid`` the calling
-    process. Removing a variable from ``os.environ`` also removes it from
-    the environment that child processes get.
+    process, whose parent is then ``parent_pid``. Removing a variable from
+    ``os.environ`` also removes it from the environment that child
+    processes get.
     """
     env = os.environ if environ is None else environ
     found = {name: env.pop(name) for name in SYSTEMD_VARIABLES if name in env}
-    return SystemdEnvironment(found, os.getpid() if pid is None else pid)
+    if pid is None:
+        pid = os.getpid()
+        parent_pid = os.getppid() if parent_pid is None else parent_pid
+    return SystemdEnvironment(found, pid, parent_pid)
 
 
 _lock = threading.Lock()

@@ -112,7 +112,7 @@ class SystemdListener(LifecycleListener):
         usec = env.watchdog_usec()
         self._watchdog = None if usec is None else Watchdog(usec / 1_000_000)
         started = env.started_pid
-        self._main_pid = env.pid if started is not None and started != env.pid else None
+        self._main_pid = env.pid if env.started_by_wrapper else None
         self._ready_sent = False
         # Set while a reload that sent RELOADING=1 runs: a reload that began
         # before the first READY=1 ends with no READY=1 of its own.
@@ -144,6 +144,16 @@ class SystemdListener(LifecycleListener):
                 started,
                 env.pid,
                 env.pid,
+            )
+        elif started is not None and started != env.pid:
+            # Not the parent either: the variables were set for another
+            # process, and a MAINPID= would take its unit over.
+            LOG.warning(
+                "systemd's variables name pid %d, neither this master (pid %d) nor its "
+                "parent (pid %s): no MAINPID=",
+                started,
+                env.pid,
+                env.parent_pid,
             )
 
     def __repr__(self) -> str:

@@ -13,10 +13,11 @@ from cotyledon_systemd import SystemdEnvironment
 from cotyledon_systemd import take_environment
 
 PID = 4242
+PARENT_PID = 4000
 
 
 def _environment(**variables: str) -> SystemdEnvironment:
-    return SystemdEnvironment(variables, PID)
+    return SystemdEnvironment(variables, PID, PARENT_PID)
 
 
 def test_take_environment_removes_systemd_variables() -> None:
@@ -50,17 +51,36 @@ def test_watchdog_applies_to_own_pid() -> None:
 
 def test_watchdog_for_wrapper_is_taken_over() -> None:
     # The master sends MAINPID= for the wrapper that started it.
-    env = _environment(WATCHDOG_USEC="2000000", WATCHDOG_PID="1")
+    env = _environment(WATCHDOG_USEC="2000000", WATCHDOG_PID=str(PARENT_PID))
 
-    assert env.started_pid == 1
+    assert env.started_pid == PARENT_PID
+    assert env.started_by_wrapper
     assert env.watchdog_usec() == 2_000_000
 
 
 def test_watchdog_for_other_pid_is_ignored(caplog: pytest.LogCaptureFixture) -> None:
-    env = _environment(WATCHDOG_USEC="2000000", WATCHDOG_PID="1", LISTEN_PID="2")
+    env = _environment(
+        WATCHDOG_USEC="2000000", WATCHDOG_PID=str(PARENT_PID), LISTEN_PID=str(PARENT_PID + 1)
+    )
 
     assert env.watchdog_usec() is None
-    assert "set for pid 1" in caplog.text
+    assert f"set for pid {PARENT_PID}" in caplog.text
+
+
+def test_watchdog_for_unrelated_pid_is_ignored(caplog: pytest.LogCaptureFixture) -> None:
+    # Only the parent can be the wrapper that systemd started: variables
+    # inherited from another unit's process apply to that process.
+    env = _environment(WATCHDOG_USEC="2000000", WATCHDOG_PID="1")
+
+    assert not env.started_by_wrapper
+    assert env.watchdog_usec() is None
+    assert "set for pid 1, not for this process" in caplog.text
+
+
+def test_watchdog_with_unknown_parent_is_ignored() -> None:
+    env = SystemdEnvironment({"WATCHDOG_USEC": "2000000", "WATCHDOG_PID": "1"}, PID)
+
+    assert env.watchdog_usec() is None
 
 
 @pytest.mark.parametrize("value", ["0", "-5", "2s", "", "²"])

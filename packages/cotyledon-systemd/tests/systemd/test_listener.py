@@ -46,7 +46,9 @@ def _close_listeners() -> Iterator[None]:
 def _listener(
     receiver: NotifyReceiver, clock: FakeTime | None = None, **variables: str
 ) -> SystemdListener:
-    environment = SystemdEnvironment({"NOTIFY_SOCKET": receiver.address, **variables}, os.getpid())
+    environment = SystemdEnvironment(
+        {"NOTIFY_SOCKET": receiver.address, **variables}, os.getpid(), os.getppid()
+    )
     listener = SystemdListener(environment, clock=clock or FakeTime())
     _made.append(listener)
     return listener
@@ -71,12 +73,26 @@ def test_listener_omits_main_pid_by_default(notify_socket: NotifyReceiver) -> No
 
 
 def test_listener_sends_main_pid_under_wrapper(notify_socket: NotifyReceiver) -> None:
-    listener = _listener(notify_socket, LISTEN_FDS="1", LISTEN_PID="1")
+    listener = _listener(notify_socket, LISTEN_FDS="1", LISTEN_PID=str(os.getppid()))
 
     listener.on_ready(READY)
     message = notify_socket.wait_message(READY=1)
 
     assert message["MAINPID"] == str(os.getpid())
+
+
+def test_listener_no_main_pid_for_unrelated_pid(
+    notify_socket: NotifyReceiver, caplog: pytest.LogCaptureFixture
+) -> None:
+    unrelated = os.getppid() + 1 if os.getppid() + 1 != os.getpid() else os.getppid() + 2
+    listener = _listener(notify_socket, WATCHDOG_USEC="1000000", WATCHDOG_PID=str(unrelated))
+
+    listener.on_ready(READY)
+    message = notify_socket.wait_message(READY=1)
+
+    assert "MAINPID" not in message
+    assert listener.watchdog is None
+    assert f"systemd's variables name pid {unrelated}" in caplog.text
 
 
 def test_listener_rate_limits_status_updates(notify_socket: NotifyReceiver) -> None:
@@ -493,7 +509,7 @@ def test_listener_reload_outcome_in_status(
 
 def test_listener_longest_messages_fit_systemd(notify_socket: NotifyReceiver) -> None:
     # Four UTF-8 bytes per character, in the longest status line.
-    listener = _listener(notify_socket, LISTEN_FDS="1", LISTEN_PID="1")
+    listener = _listener(notify_socket, LISTEN_FDS="1", LISTEN_PID=str(os.getppid()))
     wide = manager(service("\U0001f600" * 2000, 1, 1))
 
     listener.on_ready(wide)
