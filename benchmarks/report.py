@@ -10,6 +10,7 @@ from typing import Any
 from benchmarks.scenarios import BASELINE
 from benchmarks.scenarios import FORK
 from benchmarks.scenarios import THIS
+from benchmarks.scenarios import THREAD
 from benchmarks.scenarios import Implementation
 from benchmarks.scenarios import Settings
 
@@ -307,11 +308,14 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
 def medians_table(values: Values, settings: Settings, impls: Sequence[Implementation]) -> list[str]:
     this_base = ratios(values, THIS, BASELINE)
     this_fork = ratios(values, THIS, FORK)
+    this_thread = ratios(values, THIS, THREAD)
     keys = [impl.key for impl in impls]
     header = ["figure", *(impl.label for impl in impls)]
     if BASELINE in keys:
         header.append("this / 2.2.0")
     header.append("this / fork floor")
+    if THREAD in keys:
+        header.append("this / thread floor")
     rows = []
     for figure in figures(settings):
         row = values.get(figure.key)
@@ -324,7 +328,11 @@ def medians_table(values: Values, settings: Settings, impls: Sequence[Implementa
                 cells.append(f"{int(sum(clean))}/{len(clean)} clean" if clean else "-")
             else:
                 cells.append(_cell(median(row.get(key, [])), figure))
-        for table in ([this_base] if BASELINE in keys else []) + [this_fork]:
+        tables = [this_base] if BASELINE in keys else []
+        tables.append(this_fork)
+        if THREAD in keys:
+            tables.append(this_thread)
+        for table in tables:
             ratio = median(table.get(figure.key, []))
             cells.append("-" if ratio is None else f"{ratio:.2f}")
         rows.append(cells)
