@@ -3,9 +3,19 @@
 from __future__ import annotations
 
 import math
+import uuid
 
 import pytest
 
+from cotyledon.core import ReloadPolicy
+from cotyledon.core import ServiceId
+from cotyledon.core import SpawnWorker
+from cotyledon.core import Start
+from cotyledon.core import Supervisor
+from cotyledon.core import TimerFired
+from cotyledon.core import WorkerExited
+from cotyledon.core import WorkerSpawned
+from cotyledon.specs import service_spec
 from cotyledon_testkit import FakeClock
 
 
@@ -57,3 +67,25 @@ def test_fake_clock_repr_shows_time() -> None:
 
 def test_fake_clock_fixture_starts_at_zero(fake_clock: FakeClock) -> None:
     assert fake_clock.now() == 0.0
+
+
+def test_supervisor_by_hand_backs_off(fake_clock: FakeClock) -> None:
+    # The example of the README: the core alone, on the fake clock.
+    spec = service_spec(
+        ServiceId(uuid.uuid4()), "web", 1, 10.0, default_reload=ReloadPolicy.IN_PLACE
+    )
+    supervisor = Supervisor([spec], random=lambda: 0.5)  # 0.5: no jitter
+    (spawn,) = supervisor.handle(Start(), fake_clock.now()).commands
+    assert isinstance(spawn, SpawnWorker)
+    supervisor.handle(WorkerSpawned(spawn.slot, 100), fake_clock.now())
+
+    first = supervisor.handle(WorkerExited(100, 1), fake_clock.now())
+    supervisor.handle(WorkerSpawned(spawn.slot, 101), fake_clock.now())
+    second = supervisor.handle(WorkerExited(101, 1), fake_clock.now())
+    fake_clock.jump_to(second.deadline)
+    third = supervisor.handle(TimerFired(), fake_clock.now())
+
+    assert SpawnWorker(spawn.slot) in first.commands  # the first restart is at once
+    assert SpawnWorker(spawn.slot) not in second.commands
+    assert second.deadline == 0.1
+    assert third.commands == (SpawnWorker(spawn.slot),)
