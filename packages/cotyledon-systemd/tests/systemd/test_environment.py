@@ -133,22 +133,20 @@ def test_started_pid_unknown_without_variables() -> None:
     assert _environment(NOTIFY_SOCKET="/run/notify").started_pid is None
 
 
-def test_systemd_environment_sets_close_on_exec() -> None:
-    # The program puts the read end of a pipe at descriptor 3, inheritable,
-    # and sets LISTEN_PID to its own pid, as systemd does for a socket.
+def _run_with_descriptor_3(body: str, **variables: str) -> subprocess.CompletedProcess[str]:
+    """Run ``body`` in a new interpreter that has the read end of a pipe at
+    descriptor 3, inheritable, and LISTEN_PID set to its own pid, as systemd
+    does for a socket; ``variables`` are added to its environment."""
     read_end, write_end = os.pipe()
     program = (
-        "import os, sys, cotyledon_systemd\n"
+        "import logging, os, sys, cotyledon_systemd\n"
         "os.dup2(int(sys.argv[1]), 3)\n"
-        "os.environ['LISTEN_PID'] = str(os.getpid())\n"
-        "before = os.get_inheritable(3)\n"
-        "cotyledon_systemd.systemd_environment()\n"
-        "print(before, os.get_inheritable(3))\n"
+        "os.environ['LISTEN_PID'] = str(os.getpid())\n" + body
     )
     try:
-        result = subprocess.run(
+        return subprocess.run(
             [sys.executable, "-c", program, str(read_end)],
-            env={**os.environ, "LISTEN_FDS": "1", "LISTEN_FDNAMES": "web"},
+            env={**os.environ, **variables},
             pass_fds=(read_end,),
             capture_output=True,
             text=True,
@@ -158,6 +156,16 @@ def test_systemd_environment_sets_close_on_exec() -> None:
     finally:
         os.close(read_end)
         os.close(write_end)
+
+
+def test_systemd_environment_sets_close_on_exec() -> None:
+    result = _run_with_descriptor_3(
+        "before = os.get_inheritable(3)\n"
+        "cotyledon_systemd.systemd_environment()\n"
+        "print(before, os.get_inheritable(3))\n",
+        LISTEN_FDS="1",
+        LISTEN_FDNAMES="web",
+    )
 
     assert result.stdout.split() == ["True", "False"]
 
@@ -165,27 +173,11 @@ def test_systemd_environment_sets_close_on_exec() -> None:
 def test_descriptors_not_open_get_one_warning() -> None:
     # LISTEN_FDS counts 2000 descriptors, but only descriptor 3 and a few
     # that the interpreter opened are open.
-    read_end, write_end = os.pipe()
-    program = (
-        "import logging, os, sys, cotyledon_systemd\n"
+    result = _run_with_descriptor_3(
         "logging.basicConfig(format='%(levelname)s %(message)s')\n"
-        "os.dup2(int(sys.argv[1]), 3)\n"
-        "os.environ['LISTEN_PID'] = str(os.getpid())\n"
-        "print(cotyledon_systemd.listen_fds()['unknown'][0])\n"
+        "print(cotyledon_systemd.listen_fds()['unknown'][0])\n",
+        LISTEN_FDS="2000",
     )
-    try:
-        result = subprocess.run(
-            [sys.executable, "-c", program, str(read_end)],
-            env={**os.environ, "LISTEN_FDS": "2000"},
-            pass_fds=(read_end,),
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=True,
-        )
-    finally:
-        os.close(read_end)
-        os.close(write_end)
 
     assert result.stdout.strip() == "3"
     [warning] = result.stderr.splitlines()
