@@ -88,7 +88,10 @@ def _parse_event(data: bytes) -> ProbeEvent:
     try:
         raw = json.loads(data)
         return ProbeEvent(raw["kind"], raw["pid"], raw["time"], raw["fields"])
-    except (ValueError, TypeError, KeyError) as exc:
+    # JSON nested deeper than the interpreter's recursion limit raises
+    # RecursionError, which would otherwise end the thread that reads the
+    # socket, and with it the channel.
+    except (ValueError, TypeError, KeyError, RecursionError) as exc:
         raise ValueError(
             f"datagram of {len(data)} bytes is not an event ({type(exc).__name__}: {exc}): "
             f"{preview!r}"

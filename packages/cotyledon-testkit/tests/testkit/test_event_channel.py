@@ -74,6 +74,21 @@ def test_channel_reports_datagram_not_event(channel: EventChannel) -> None:
     assert [event.kind for event in channel.events] == ["valid"]
 
 
+def test_channel_survives_deeply_nested_json(channel: EventChannel) -> None:
+    report("before")
+    _send_raw(channel, b"[" * 50_000)
+    report("after")
+
+    with pytest.raises(InvalidEventError) as caught:
+        channel.receive()
+    report("later")
+    later = channel.receive()
+
+    assert "RecursionError" in str(caught.value)
+    assert [event.kind for event in channel.events] == ["before", "after", "later"]
+    assert [event.kind for event in later] == ["later"]
+
+
 def test_channel_reads_between_receives(channel: EventChannel) -> None:
     # Many more events than the socket queues, and no receive() meanwhile:
     # a send that found the queue full would time out.
