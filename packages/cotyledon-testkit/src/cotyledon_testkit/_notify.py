@@ -188,7 +188,8 @@ class NotifyReceiver:
 
         The socket's queue then fills (10 datagrams with Linux's default
         ``net.unix.max_dgram_qlen``), and a sender waits or gives up, as
-        cotyledon-systemd's client does after its send timeout.
+        cotyledon-systemd's client does after its send timeout. Blocks may
+        nest: the thread reads again when the outermost one ends.
         """
         assert self._reader is not None, f"{self!r} is closed"
         self._reader.pause()

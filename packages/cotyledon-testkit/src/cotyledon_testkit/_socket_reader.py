@@ -47,10 +47,12 @@ class SocketReader(Generic[T]):
         self._lock = threading.Lock()
         self._pending: list[T] = []
         self._failure: BaseException | None = None
-        self._paused = False
+        # The number of pause() calls that no resume() has undone yet, so
+        # that nested blocks stall the socket until the outermost one ends.
+        self._pauses = 0
         self._stopping = False
         self._wake_read, self._wake_write = _nonblocking_pipe()
-        # Tells the thread to look at _paused and _stopping again.
+        # Tells the thread to look at _pauses and _stopping again.
         self._control_read, self._control_write = _nonblocking_pipe()
         self._closed = False
         self._owner_pid = os.getpid()
@@ -58,7 +60,7 @@ class SocketReader(Generic[T]):
         self._thread.start()
 
     def __repr__(self) -> str:
-        paused = " paused" if self._paused else ""
+        paused = " paused" if self._pauses else ""
         return f"<SocketReader fd={self._fd}{paused} pending={len(self._pending)}>"
 
     def fileno(self) -> int:
@@ -86,15 +88,21 @@ class SocketReader(Generic[T]):
 
     def pause(self) -> None:
         """Stop reading in the thread: from the return on, only ``take()``
-        reads the socket, and its queue fills between two calls."""
+        reads the socket, and its queue fills between two calls.
+
+        Each call needs a ``resume()``: the thread reads again after the
+        last one.
+        """
         with self._lock:
-            self._paused = True
+            self._pauses += 1
         _write_byte(self._control_write)
 
     def resume(self) -> None:
-        """Read in the thread again."""
+        """Undo one ``pause()``, and read in the thread again if it was the last."""
         with self._lock:
-            self._paused = False
+            if self._pauses == 0:
+                raise RuntimeError(f"{self!r} is not paused")
+            self._pauses -= 1
         _write_byte(self._control_write)
 
     def close(self) -> None:
@@ -122,13 +130,13 @@ class SocketReader(Generic[T]):
             with self._lock:
                 if self._stopping:
                     return
-                poller = paused if self._paused else listening
+                poller = paused if self._pauses else listening
             ready = {fd for fd, _ in poller.poll()}
             if self._control_read in ready:
                 _empty_pipe(self._control_read)
                 continue
             with self._lock:
-                if self._paused or self._stopping:
+                if self._pauses or self._stopping:
                     continue
                 try:
                     items = self._read_waiting()

@@ -7,6 +7,7 @@ import contextlib
 import os
 import socket
 import threading
+import time
 import uuid
 from pathlib import Path
 
@@ -181,3 +182,29 @@ def test_stalled_receiver_fills_its_queue(notify_socket: NotifyReceiver) -> None
     assert 0 < queued < 10_000
     assert len(in_block) == queued
     assert after
+
+
+def _send_until_full(receiver: NotifyReceiver, limit: int) -> int:
+    """Send up to ``limit`` messages 10 ms apart, and return how many the queue took."""
+    sent = 0
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sender:
+        sender.setblocking(False)
+        with contextlib.suppress(BlockingIOError):
+            while sent < limit:
+                sender.sendto(b"STATUS=queued", receiver.address)
+                sent += 1
+                time.sleep(0.01)
+    return sent
+
+
+def test_nested_stalled_blocks_stall_until_outermost(notify_socket: NotifyReceiver) -> None:
+    with notify_socket.stalled():
+        with notify_socket.stalled():
+            pass
+        queued = _send_until_full(notify_socket, 100)
+        in_block = notify_socket.receive()
+    after = _send_until_full(notify_socket, 100)
+
+    assert queued < 100
+    assert len(in_block) == queued
+    assert after == 100
