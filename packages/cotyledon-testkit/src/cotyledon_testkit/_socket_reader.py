@@ -35,8 +35,9 @@ class SocketReader(Generic[T]):
     whatever was queued before the call is returned. Both call it under
     one lock, which keeps the items in the order the datagrams arrived.
 
-    ``fileno()`` is readable while items are waiting for ``take()``: a
-    test's wait selects on it rather than on the socket. In a process
+    ``fileno()`` is readable while items are waiting for ``take()``, and
+    while paused, when datagrams wait on the socket: a test's wait selects
+    on it rather than on the socket. In a process
     forked from the one that made it, where the thread does not run,
     ``take()`` returns nothing and ``close()`` only closes the pipes.
     """
@@ -50,6 +51,9 @@ class SocketReader(Generic[T]):
         # The number of pause() calls that no resume() has undone yet, so
         # that nested blocks stall the socket until the outermost one ends.
         self._pauses = 0
+        # While paused: the thread has made fileno() readable for the
+        # datagrams waiting, and polls the socket again after a take().
+        self._signalled = False
         self._stopping = False
         self._wake_read, self._wake_write = _nonblocking_pipe()
         # Tells the thread to look at _pauses and _stopping again.
@@ -84,6 +88,10 @@ class SocketReader(Generic[T]):
             items = self._pending
             self._pending = []
             items.extend(self._read_waiting())
+            rearm = self._signalled
+            self._signalled = False
+        if rearm:
+            _write_byte(self._control_write)
         return items
 
     def pause(self) -> None:
@@ -95,6 +103,7 @@ class SocketReader(Generic[T]):
         """
         with self._lock:
             self._pauses += 1
+            self._signalled = False
         _write_byte(self._control_write)
 
     def resume(self) -> None:
@@ -124,30 +133,37 @@ class SocketReader(Generic[T]):
         listening = select.poll()
         listening.register(self._fd, select.POLLIN)
         listening.register(self._control_read, select.POLLIN)
-        paused = select.poll()
-        paused.register(self._control_read, select.POLLIN)
+        control = select.poll()
+        control.register(self._control_read, select.POLLIN)
         while True:
             with self._lock:
                 if self._stopping:
                     return
-                poller = paused if self._pauses else listening
+                poller = control if self._pauses and self._signalled else listening
             ready = {fd for fd, _ in poller.poll()}
             if self._control_read in ready:
                 _empty_pipe(self._control_read)
                 continue
             with self._lock:
-                if self._pauses or self._stopping:
+                # Paused, the waits have been woken for what is queued.
+                if (self._pauses and self._signalled) or self._stopping:
                     continue
-                try:
-                    items = self._read_waiting()
-                except BaseException as exc:
-                    # take() raises it: the test learns that the socket is
-                    # no longer read.
-                    self._failure = exc
-                    items = []
-                self._pending.extend(items)
+                items: list[T] = []
+                if self._pauses:
+                    # The waits read the socket themselves: wake them, and
+                    # leave the datagrams in its queue.
+                    self._signalled = True
+                else:
+                    try:
+                        items = self._read_waiting()
+                    except BaseException as exc:
+                        # take() raises it: the test learns that the socket
+                        # is no longer read.
+                        self._failure = exc
+                    self._pending.extend(items)
+                wake = bool(items) or self._pauses > 0
                 failed = self._failure is not None
-            if items or failed:
+            if wake or failed:
                 _write_byte(self._wake_write)
             if failed:
                 return

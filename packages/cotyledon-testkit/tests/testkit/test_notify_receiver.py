@@ -208,3 +208,22 @@ def test_nested_stalled_blocks_stall_until_outermost(notify_socket: NotifyReceiv
     assert queued < 100
     assert len(in_block) == queued
     assert after == 100
+
+
+def test_wait_in_stalled_block_wakes_on_message(notify_socket: NotifyReceiver) -> None:
+    def send_later() -> None:
+        time.sleep(0.2)
+        _send(notify_socket, b"READY=1")
+
+    sender = threading.Thread(target=send_later)
+    started = time.monotonic()
+    with notify_socket.stalled():
+        sender.start()
+        ready = notify_socket.wait_message(5.0, READY=1)
+        waited = time.monotonic() - started
+        late = _send_until_full(notify_socket, 100)
+    sender.join()
+
+    assert ready.pid == os.getpid()
+    assert waited < 2.0
+    assert late < 100
