@@ -178,7 +178,10 @@ class ManagerProcess:
     # Starting and stopping
 
     def start(self) -> ManagerProcess:
-        """Start the manager's interpreter; return self."""
+        """Start the manager's interpreter; return self.
+
+        A harness whose interpreter failed to start is closed.
+        """
         if self._process is not None:
             raise RuntimeError(f"{self!r} was already started")
         if self._closed:
@@ -199,22 +202,29 @@ class ManagerProcess:
         env["PYTHONPATH"] = os.pathsep.join(
             [*self._sys_path, *filter(None, [env.get("PYTHONPATH")])]
         )
-        with open(self.log_path, "wb") as log:
-            self._process = subprocess.Popen(
-                [
-                    self._python,
-                    "-m",
-                    "cotyledon_testkit._launch",
-                    self.target,
-                    str(self._log_level),
-                ],
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=env,
-                cwd=self._cwd,
-                start_new_session=True,
-            )
+        try:
+            with open(self.log_path, "wb") as log:
+                self._process = subprocess.Popen(
+                    [
+                        self._python,
+                        "-m",
+                        "cotyledon_testkit._launch",
+                        self.target,
+                        str(self._log_level),
+                    ],
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    env=env,
+                    cwd=self._cwd,
+                    start_new_session=True,
+                )
+        except BaseException:
+            # Nothing else would close it: a with block does not call
+            # __exit__ when __enter__ raises, and the end of the session
+            # closes only the harnesses that started.
+            self.close()
+            raise
         _open_harnesses[id(self)] = self
         if hasattr(os, "pidfd_open"):
             self._pidfd = os.pidfd_open(self._process.pid)

@@ -124,6 +124,20 @@ def test_harness_rejects_bad_target() -> None:
         ManagerProcess("no_colon")
 
 
+def test_harness_closed_after_failed_start(tmp_path: Path) -> None:
+    threads = threading.active_count()
+    descriptors = len(os.listdir("/proc/self/fd"))
+    harness = ManagerProcess("harness_apps:sleepers", sys_path=[HERE], cwd=tmp_path / "missing")
+
+    with pytest.raises(FileNotFoundError), harness:
+        pass
+
+    assert harness.closed
+    assert threading.active_count() == threads
+    assert len(os.listdir("/proc/self/fd")) == descriptors
+    assert not harness.log_path.parent.exists()
+
+
 def test_harness_repr_shows_state() -> None:
     harness = ManagerProcess("harness_apps:exit_at_once", sys_path=[HERE])
 
