@@ -39,7 +39,8 @@ class SocketReader(Generic[T]):
     while paused, when datagrams wait on the socket: a test's wait selects
     on it rather than on the socket. In a process
     forked from the one that made it, where the thread does not run,
-    ``take()`` returns nothing and ``close()`` only closes the pipes.
+    ``take()`` returns nothing, ``pause()`` and ``resume()`` do nothing, and
+    ``close()`` only closes the pipes.
     """
 
     def __init__(self, fd: int, read_waiting: Callable[[], list[T]], name: str) -> None:
@@ -101,6 +102,10 @@ class SocketReader(Generic[T]):
         Each call needs a ``resume()``: the thread reads again after the
         last one.
         """
+        # A forked copy may inherit the lock as the thread held it at the
+        # fork, and nothing releases it. Only the owner has a thread to pause.
+        if os.getpid() != self._owner_pid:
+            return
         with self._lock:
             self._pauses += 1
             self._signalled = False
@@ -108,6 +113,8 @@ class SocketReader(Generic[T]):
 
     def resume(self) -> None:
         """Undo one ``pause()``, and read in the thread again if it was the last."""
+        if os.getpid() != self._owner_pid:
+            return
         with self._lock:
             if self._pauses == 0:
                 raise RuntimeError(f"{self!r} is not paused")

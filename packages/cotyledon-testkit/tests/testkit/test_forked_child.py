@@ -54,3 +54,47 @@ def test_forked_child_leaves_parent_files(tmp_path: Path) -> None:
     result = json.loads(done.stdout.splitlines()[-1])
     assert result["after_fork"] == {"log": True, "events": True, "notify": True, "named": True}
     assert result["after_close"] == {"log": False, "events": False, "notify": False, "named": False}
+
+
+STALLED_SCRIPT = """
+import os, signal, threading
+from cotyledon_testkit import NotifyReceiver
+
+receiver = NotifyReceiver()
+# Another thread holds the reader's lock at the fork, as the reader thread
+# does while it reads a datagram.
+taken, forked = threading.Event(), threading.Event()
+
+def hold_lock():
+    with receiver._reader._lock:
+        taken.set()
+        forked.wait()
+
+holder = threading.Thread(target=hold_lock)
+holder.start()
+taken.wait()
+pid = os.fork()
+if pid == 0:
+    signal.alarm(5)
+    with receiver.stalled():
+        pass
+    os._exit(0)
+forked.set()
+holder.join()
+_, status = os.waitpid(pid, 0)
+receiver.close()
+print(os.waitstatus_to_exitcode(status))
+"""
+
+
+def test_forked_child_leaves_stalled_block() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", STALLED_SCRIPT],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["0"]
