@@ -1141,6 +1141,29 @@ def test_reload_cancelled_by_hook(supervisor: Supervisor, fake_clock: FakeClock)
     assert supervisor.status(fake_clock.now()).last_reload is ReloadOutcome.CANCELLED
 
 
+def test_cancelled_reload_leaves_earlier_one(
+    web_spec: ServiceSpec, fake_clock: FakeClock, seeded_random: Random
+) -> None:
+    supervisor = Supervisor([evolve(web_spec, workers=1)], random=seeded_random)
+    pid = _start(supervisor, fake_clock)[_slot(web_spec, 0)]
+    first = fake_clock.advance(1.0)
+    _reload(supervisor, first)
+    # A second request, cancelled by a hook, while the worker still runs
+    # the first reload.
+    supervisor.handle(ReloadRequested(), fake_clock.advance(1.0))
+    cancelled = supervisor.handle(ReloadHooksDone(cancelled=True), fake_clock.now())
+    after_cancel = supervisor.status(fake_clock.now()).last_reload
+
+    done = supervisor.handle(
+        WorkerReported(pid, WorkerReport.RELOADED, first + 0.5), fake_clock.advance(0.5)
+    )
+
+    assert cancelled.commands == (AnnounceReloaded(cancelled=True),)
+    assert after_cancel is ReloadOutcome.CANCELLED
+    assert done.commands == (AnnounceReloaded(),)
+    assert supervisor.status(fake_clock.now()).last_reload is ReloadOutcome.DONE
+
+
 def test_reload_during_hooks_is_coalesced(supervisor: Supervisor, fake_clock: FakeClock) -> None:
     _start(supervisor, fake_clock)
     supervisor.handle(ReloadRequested(), fake_clock.now())

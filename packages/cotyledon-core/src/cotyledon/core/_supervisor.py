@@ -732,7 +732,8 @@ class Supervisor:
         if self._phase is not ManagerPhase.RUNNING:
             return
         if cancelled:
-            self._reloading = None
+            # Only this request is cancelled: the workers still running an
+            # earlier reload go on, and its end is announced in turn.
             self._revision += 1
             self._last_reload = ReloadOutcome.CANCELLED
             out.append(AnnounceReloaded(cancelled=True))
