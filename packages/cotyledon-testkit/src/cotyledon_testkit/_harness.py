@@ -153,6 +153,10 @@ class ManagerProcess:
         self._receivers: list[_Receiver] = []
         self._log_cache = ""
         self._closed = False
+        # The channel's reader thread keeps the channel alive until it is
+        # closed, so a harness that the test neither starts nor closes is
+        # closed at the end of the session.
+        _open_harnesses[id(self)] = self
 
     def __repr__(self) -> str:
         if self._process is None:
@@ -220,12 +224,9 @@ class ManagerProcess:
                     start_new_session=True,
                 )
         except BaseException:
-            # Nothing else would close it: a with block does not call
-            # __exit__ when __enter__ raises, and the end of the session
-            # closes only the harnesses that started.
+            # A with block does not call __exit__ when __enter__ raises.
             self.close()
             raise
-        _open_harnesses[id(self)] = self
         if hasattr(os, "pidfd_open"):
             self._pidfd = os.pidfd_open(self._process.pid)
             self._selector.register(self._pidfd, selectors.EVENT_READ)
@@ -715,7 +716,7 @@ def close_all_managers() -> int:
 
 
 def open_managers() -> list[ManagerProcess]:
-    """Return the harnesses of this process started and not closed yet."""
+    """Return the harnesses of this process not closed yet, started or not."""
     return [h for h in _open_harnesses.values() if h._owner_pid == os.getpid()]
 
 

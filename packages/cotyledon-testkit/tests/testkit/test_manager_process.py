@@ -360,6 +360,19 @@ def test_close_all_managers_kills_leftovers() -> None:
     assert not _running(child)
 
 
+def test_close_all_managers_closes_unstarted() -> None:
+    harness = ManagerProcess("harness_apps:sleepers", sys_path=[HERE])
+    reader = harness._channel._reader._thread
+
+    assert harness in open_managers()
+    assert reader.is_alive()
+    close_all_managers()
+
+    assert harness.closed
+    assert harness not in open_managers()
+    assert not reader.is_alive()
+
+
 def test_launcher_exits_when_parent_gone() -> None:
     env = dict(os.environ, PYTHONPATH=str(HERE), **{PARENT_PID_ENV: "1"})
 
