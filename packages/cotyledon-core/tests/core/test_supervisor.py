@@ -1141,13 +1141,22 @@ def test_reload_cancelled_by_hook(supervisor: Supervisor, fake_clock: FakeClock)
     assert supervisor.status(fake_clock.now()).last_reload is ReloadOutcome.CANCELLED
 
 
-def test_cancelled_reload_leaves_earlier_one(
+def _reloading_one_worker(
     web_spec: ServiceSpec, fake_clock: FakeClock, seeded_random: Random
-) -> None:
+) -> tuple[Supervisor, int, float]:
+    """Start one web worker, then have it reload 1 s later; return the
+    supervisor, the worker's pid and the time of the reload request."""
     supervisor = Supervisor([evolve(web_spec, workers=1)], random=seeded_random)
     pid = _start(supervisor, fake_clock)[_slot(web_spec, 0)]
     first = fake_clock.advance(1.0)
     _reload(supervisor, first)
+    return supervisor, pid, first
+
+
+def test_cancelled_reload_leaves_earlier_one(
+    web_spec: ServiceSpec, fake_clock: FakeClock, seeded_random: Random
+) -> None:
+    supervisor, pid, first = _reloading_one_worker(web_spec, fake_clock, seeded_random)
     # A second request, cancelled by a hook, while the worker still runs
     # the first reload.
     supervisor.handle(ReloadRequested(), fake_clock.advance(1.0))
@@ -1176,10 +1185,7 @@ def test_reload_during_hooks_is_coalesced(supervisor: Supervisor, fake_clock: Fa
 def test_reload_completes_on_latest_report(
     web_spec: ServiceSpec, fake_clock: FakeClock, seeded_random: Random
 ) -> None:
-    supervisor = Supervisor([evolve(web_spec, workers=1)], random=seeded_random)
-    pid = _start(supervisor, fake_clock)[_slot(web_spec, 0)]
-    first = fake_clock.advance(1.0)
-    _reload(supervisor, first)
+    supervisor, pid, first = _reloading_one_worker(web_spec, fake_clock, seeded_random)
     # A second request while the worker still runs the first reload.
     second = fake_clock.advance(1.0)
     _reload(supervisor, second)
@@ -1200,10 +1206,7 @@ def test_reload_report_during_new_hooks_waits(
 ) -> None:
     # The worker finishes the first reload while the hooks of a second
     # request run, before the supervisor has signalled it again.
-    supervisor = Supervisor([evolve(web_spec, workers=1)], random=seeded_random)
-    pid = _start(supervisor, fake_clock)[_slot(web_spec, 0)]
-    first = fake_clock.advance(1.0)
-    _reload(supervisor, first)
+    supervisor, pid, first = _reloading_one_worker(web_spec, fake_clock, seeded_random)
     supervisor.handle(ReloadRequested(), fake_clock.advance(1.0))
 
     during_hooks = supervisor.handle(
