@@ -76,7 +76,8 @@ class SocketReader(Generic[T]):
         """Return the items read since the last call, oldest first, and those
         of the datagrams waiting on the socket now.
 
-        Raises RuntimeError if the thread failed to read the socket.
+        Raises RuntimeError once the thread has failed to read the socket
+        and the items that it read before are taken.
         """
         if self._closed or os.getpid() != self._owner_pid:
             return []
@@ -84,15 +85,20 @@ class SocketReader(Generic[T]):
         # leaves a byte in the pipe, so no wait misses it.
         _empty_pipe(self._wake_read)
         with self._lock:
-            if self._failure is not None:
-                raise RuntimeError(f"{self!r} failed to read its socket") from self._failure
+            failure = self._failure
+            if failure is not None and not self._pending:
+                raise RuntimeError(f"{self!r} failed to read its socket") from failure
             items = self._pending
             self._pending = []
-            items.extend(self._read_waiting())
+            if failure is None:
+                items.extend(self._read_waiting())
             rearm = self._signalled
             self._signalled = False
         if rearm:
             _write_byte(self._control_write)
+        if failure is not None:
+            # The next wait wakes at once, and its take() raises.
+            _write_byte(self._wake_write)
         return items
 
     def pause(self) -> None:
