@@ -168,9 +168,9 @@ class NotifyReceiver:
         return {NOTIFY_SOCKET_ENV: self.address}
 
     def fileno(self) -> int:
-        """Return the descriptor that is readable while messages wait for ``receive()``."""
-        assert self._reader is not None
-        return self._reader.fileno()
+        """Return the descriptor that is readable while messages wait for
+        ``receive()``; raise ValueError once the receiver is closed."""
+        return self._open_reader().fileno()
 
     def receive(self) -> list[NotifyMessage]:
         """Return the messages that arrived since the last call, without
@@ -191,13 +191,17 @@ class NotifyReceiver:
         cotyledon-systemd's client does after its send timeout. Blocks may
         nest: the thread reads again when the outermost one ends.
         """
-        assert self._reader is not None, f"{self!r} is closed"
-        self._reader.pause()
+        self._open_reader().pause()
         try:
             yield
         finally:
             if self._reader is not None:
                 self._reader.resume()
+
+    def _open_reader(self) -> SocketReader[NotifyMessage]:
+        if self._reader is None:
+            raise ValueError(f"{self!r} is closed")
+        return self._reader
 
     def _read_waiting(self) -> list[NotifyMessage]:
         read: list[NotifyMessage] = []
@@ -240,8 +244,10 @@ class NotifyReceiver:
         events of the attached harnesses: the wait selects on their
         sockets, with no polling. Harnesses closed since they were attached
         are skipped. On timeout, raises ``WaitTimeoutError`` that names
-        ``what`` and shows the last messages.
+        ``what`` and shows the last messages; on a closed receiver,
+        ValueError.
         """
+        self._open_reader()
         deadline = time.monotonic() + timeout
         while True:
             self.receive()

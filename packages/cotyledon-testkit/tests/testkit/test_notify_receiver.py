@@ -227,3 +227,14 @@ def test_wait_in_stalled_block_wakes_on_message(notify_socket: NotifyReceiver) -
     assert ready.pid == os.getpid()
     assert waited < 2.0
     assert late < 100
+
+
+def test_closed_receiver_rejects_waits() -> None:
+    receiver = NotifyReceiver()
+    receiver.close()
+
+    with pytest.raises(ValueError, match="is closed"):
+        receiver.wait_message(0.1, READY=1)
+    with pytest.raises(ValueError, match="is closed"), receiver.stalled():
+        pass
+    assert receiver.receive() == []
