@@ -134,9 +134,10 @@ def test_started_pid_unknown_without_variables() -> None:
 
 
 def _run_with_descriptor_3(body: str, **variables: str) -> subprocess.CompletedProcess[str]:
-    """Run ``body`` in a new interpreter that has the read end of a pipe at
-    descriptor 3, inheritable, and LISTEN_PID set to its own pid, as systemd
-    does for a socket; ``variables`` are added to its environment."""
+    """Run ``body`` in a new interpreter, with ``variables`` added to its
+    environment. As systemd does for a socket, the interpreter gets the
+    read end of a pipe at descriptor 3, inheritable, and LISTEN_PID set to
+    its own pid."""
     read_end, write_end = os.pipe()
     program = (
         "import logging, os, sys, cotyledon_systemd\n"

@@ -63,16 +63,16 @@ from cotyledon_testkit import NotifyReceiver
 receiver = NotifyReceiver()
 # Another thread holds the reader's lock at the fork, as the reader thread
 # does while it reads a datagram.
-taken, forked = threading.Event(), threading.Event()
+lock_held, forked = threading.Event(), threading.Event()
 
 def hold_lock():
     with receiver._reader._lock:
-        taken.set()
+        lock_held.set()
         forked.wait()
 
 holder = threading.Thread(target=hold_lock)
 holder.start()
-taken.wait()
+lock_held.wait()
 pid = os.fork()
 if pid == 0:
     signal.alarm(5)
